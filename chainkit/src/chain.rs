@@ -1,0 +1,149 @@
+//! A chain: one migrator with its namespace, version table, dependencies and entity tables.
+
+use std::fmt;
+
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+use crate::namespace::{ENGINE_NAMESPACE, version_table};
+use crate::scope::TableScope;
+
+/// One migration chain as the engine sees it.
+///
+/// A workflow project's migration crate exposes one, built from its `Migrator`:
+///
+/// ```no_run
+/// # use sea_orm_migration::prelude::*;
+/// # struct Migrator;
+/// # impl MigratorTrait for Migrator {
+/// #     fn migrations() -> Vec<Box<dyn MigrationTrait>> { vec![] }
+/// # }
+/// pub fn chain() -> chainkit::Chain {
+///     chainkit::Chain::workflow::<Migrator>("billing")
+///         .entity_tables(["ext_billing_invoices", "ext_billing_lines"])
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Chain {
+    namespace: String,
+    version_table: String,
+    migrations: fn() -> Vec<Box<dyn MigrationTrait>>,
+    depends_on: Vec<String>,
+    entity_tables: Vec<String>,
+}
+
+impl Chain {
+    /// The engine's chain, recorded in `M::migration_table_name()` (which must be
+    /// sea-orm-migration's default `seaql_migrations`).
+    pub fn engine<M: MigratorTrait>() -> Self {
+        Self::of::<M>(ENGINE_NAMESPACE)
+    }
+
+    /// A workflow project's chain. `M::migration_table_name()` must be
+    /// `seaql_migrations_{namespace}` (use [`version_table_iden`](crate::version_table_iden));
+    /// the registry checks it and the namespace.
+    pub fn workflow<M: MigratorTrait>(namespace: &str) -> Self {
+        Self::of::<M>(namespace)
+    }
+
+    fn of<M: MigratorTrait>(namespace: &str) -> Self {
+        Self {
+            namespace: namespace.to_owned(),
+            version_table: M::migration_table_name().to_string(),
+            migrations: M::migrations,
+            depends_on: Vec::new(),
+            entity_tables: Vec::new(),
+        }
+    }
+
+    /// Declares workflow projects whose chains must run before this one (for example because
+    /// this project's tables refer to theirs).
+    pub fn depends_on<I, S>(mut self, namespaces: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.depends_on
+            .extend(namespaces.into_iter().map(Into::into));
+        self
+    }
+
+    /// Declares the tables of the chain's entities; the registry checks that each lies in the
+    /// chain's scope.
+    pub fn entity_tables<I, S>(mut self, tables: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.entity_tables
+            .extend(tables.into_iter().map(Into::into));
+        self
+    }
+
+    /// `engine`, or the workflow project's namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Whether this is the engine's own chain.
+    pub fn is_engine(&self) -> bool {
+        self.namespace == ENGINE_NAMESPACE
+    }
+
+    /// The table the chain records its applied migrations in.
+    pub fn version_table(&self) -> &str {
+        &self.version_table
+    }
+
+    /// The version table this chain's namespace requires.
+    pub fn expected_version_table(&self) -> String {
+        if self.is_engine() {
+            crate::namespace::ENGINE_VERSION_TABLE.to_owned()
+        } else {
+            version_table(&self.namespace)
+        }
+    }
+
+    /// The chain's migrations, oldest first.
+    pub fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
+        (self.migrations)()
+    }
+
+    /// Names of the chain's migrations, oldest first.
+    pub fn migration_names(&self) -> Vec<String> {
+        self.migrations()
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect()
+    }
+
+    /// Declared dependencies.
+    pub fn dependencies(&self) -> &[String] {
+        &self.depends_on
+    }
+
+    /// Declared entity tables.
+    pub fn declared_entity_tables(&self) -> &[String] {
+        &self.entity_tables
+    }
+
+    /// The tables this chain owns.
+    pub fn scope(&self) -> TableScope {
+        if self.is_engine() {
+            TableScope::Engine
+        } else {
+            TableScope::workflow(&self.namespace)
+        }
+    }
+}
+
+impl fmt::Debug for Chain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Chain")
+            .field("namespace", &self.namespace)
+            .field("version_table", &self.version_table)
+            .field("migrations", &self.migration_names())
+            .field("depends_on", &self.depends_on)
+            .field("entity_tables", &self.entity_tables)
+            .finish()
+    }
+}

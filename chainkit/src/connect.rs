@@ -1,0 +1,113 @@
+//! Connecting for migrations: one connection, a bounded timeout, errors without passwords.
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+
+use crate::error::Error;
+
+/// How long connecting may take before giving up, unless told otherwise.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens a single-connection pool for running migrations.
+///
+/// One connection keeps the whole run on one database session, so that a session-level lock
+/// and the run's transactions share it, and an in-memory SQLite database stays one database.
+///
+/// # Errors
+/// [`Error::Connect`] with the URL's password masked.
+pub async fn connect(url: &str, timeout: Duration) -> Result<DatabaseConnection, Error> {
+    let fail = |message: String| Error::Connect {
+        url: redact_url(url),
+        message: scrub(&message, url),
+    };
+    let scheme = url.split(':').next().unwrap_or_default();
+    if !["sqlite", "postgres", "postgresql", "mysql", "mariadb"].contains(&scheme)
+        || !url.contains(':')
+    {
+        return Err(fail(
+            "unsupported URL; expected sqlite:PATH, postgres://… or mysql://…".to_owned(),
+        ));
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(1)
+        .min_connections(1)
+        .connect_timeout(timeout)
+        .acquire_timeout(timeout)
+        .sqlx_logging(false);
+    match tokio::time::timeout(timeout + Duration::from_secs(1), Database::connect(options)).await {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(e)) => Err(fail(e.to_string())),
+        Err(_) => Err(fail(format!("no answer within {}s", timeout.as_secs()))),
+    }
+}
+
+/// The URL with any password replaced by `***`: `postgres://app:***@db/prod`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}{tail}")
+            } else {
+                url.to_owned()
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Removes the URL's password from a driver message, should the driver repeat it.
+fn scrub(message: &str, url: &str) -> String {
+    let password = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split(['/', '?']).next())
+        .and_then(|auth| auth.rsplit_once('@'))
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .map(|(_, p)| p)
+        .filter(|p| !p.is_empty());
+    let one_line = message.replace('\n', " ");
+    match password {
+        Some(p) => one_line.replace(p, "***"),
+        None => one_line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_masked_in_urls() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/prod?sslmode=require"),
+            "postgres://app:***@db:5432/prod?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("mysql://root@127.0.0.1/test"),
+            "mysql://root@127.0.0.1/test"
+        );
+        assert_eq!(
+            redact_url("sqlite://engine.db?mode=rwc"),
+            "sqlite://engine.db?mode=rwc"
+        );
+        assert_eq!(redact_url("postgres://a:p@ss@h/d"), "postgres://a:***@h/d");
+    }
+
+    #[test]
+    fn passwords_are_scrubbed_from_driver_messages() {
+        assert_eq!(
+            scrub(
+                "bad password s3cret\nfor app",
+                "postgres://app:s3cret@db/prod"
+            ),
+            "bad password *** for app"
+        );
+    }
+}

@@ -1,0 +1,159 @@
+//! The error type of every chain operation.
+
+use sea_orm::DbErr;
+
+use crate::namespace::NamespaceRule;
+
+/// A migration applied by a run that later failed: what was done before the failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedMigration {
+    /// Namespace of the chain (`engine` for the engine chain).
+    pub namespace: String,
+    /// Migration name, e.g. `m20260301_101500_add_invoice`.
+    pub migration: String,
+}
+
+/// Everything that can go wrong when chains are checked, read or run.
+///
+/// Messages name the namespace, migration and table concerned, context first.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A workflow project's namespace breaks a namespace rule.
+    #[error("namespace {namespace:?}: {rule}")]
+    InvalidNamespace {
+        /// the offending namespace
+        namespace: String,
+        /// the rule it breaks
+        rule: NamespaceRule,
+    },
+    /// Two chains claim the same namespace.
+    #[error("namespace {namespace:?} is registered twice")]
+    DuplicateNamespace {
+        /// the namespace
+        namespace: String,
+    },
+    /// A chain records itself in a version table other than the one its namespace implies.
+    #[error("namespace {namespace:?}: version table is {found:?}, it must be {expected:?}")]
+    WrongVersionTable {
+        /// the chain
+        namespace: String,
+        /// what `MigratorTrait::migration_table_name` returns
+        found: String,
+        /// what the namespace requires
+        expected: String,
+    },
+    /// An entity's table lies outside the chain's scope.
+    #[error("namespace {namespace:?}: entity table {table:?} is outside {scope}")]
+    TableOutOfScope {
+        /// the chain
+        namespace: String,
+        /// the table
+        table: String,
+        /// the scope, as `ext_billing_*`
+        scope: String,
+    },
+    /// An identifier is longer than PostgreSQL and MySQL accept.
+    #[error(
+        "namespace {namespace:?}: table name {table:?} is {len} bytes; at most 63 fit PostgreSQL and MySQL"
+    )]
+    IdentifierTooLong {
+        /// the chain
+        namespace: String,
+        /// the table
+        table: String,
+        /// its length in bytes
+        len: usize,
+    },
+    /// A chain lists the same migration name twice.
+    #[error("namespace {namespace:?}: migration {migration} is listed twice")]
+    DuplicateMigration {
+        /// the chain
+        namespace: String,
+        /// the migration
+        migration: String,
+    },
+    /// A workflow project depends on a namespace no chain has.
+    #[error("namespace {namespace:?}: depends on {dependency:?}, which is not registered")]
+    UnknownDependency {
+        /// the chain
+        namespace: String,
+        /// the missing dependency
+        dependency: String,
+    },
+    /// Workflow projects depend on each other in a circle.
+    #[error("workflow projects depend on each other in a cycle: {}", namespaces.join(", "))]
+    DependencyCycle {
+        /// the namespaces in or behind the cycle
+        namespaces: Vec<String>,
+    },
+    /// No chain is registered under this namespace.
+    #[error("no chain has the namespace {namespace:?}; known: {}", known.join(", "))]
+    UnknownNamespace {
+        /// what was asked for
+        namespace: String,
+        /// the registered namespaces
+        known: Vec<String>,
+    },
+    /// The database could not be reached or opened.
+    #[error("cannot connect to {url}: {message}")]
+    Connect {
+        /// the URL, its password masked
+        url: String,
+        /// what went wrong
+        message: String,
+    },
+    /// A version table records a migration this build does not have.
+    #[error(
+        "namespace {namespace:?}: {version_table} records migration {migration}, which this build \
+         does not have; the database was migrated by a newer build of this chain"
+    )]
+    UnknownAppliedMigration {
+        /// the chain
+        namespace: String,
+        /// its version table
+        version_table: String,
+        /// the unknown version
+        migration: String,
+    },
+    /// A migration failed. Migrations applied before it in the same run stay applied and are
+    /// listed in `applied`.
+    #[error("namespace {namespace:?}: migration {migration}: {source}")]
+    MigrationFailed {
+        /// the chain
+        namespace: String,
+        /// the migration
+        migration: String,
+        /// whether the failed migration's changes were rolled back (transactional DDL)
+        rolled_back: bool,
+        /// what this run applied before the failure, in order
+        applied: Vec<AppliedMigration>,
+        /// the database's error
+        #[source]
+        source: DbErr,
+    },
+    /// A database statement outside a migration failed.
+    #[error("{context}: {source}")]
+    Database {
+        /// what was being done, e.g. `namespace "billing": reading seaql_migrations_billing`
+        context: String,
+        /// the database's error
+        #[source]
+        source: DbErr,
+    },
+}
+
+impl Error {
+    /// Migrations applied by the failed run before it failed (empty for other errors).
+    pub fn applied(&self) -> &[AppliedMigration] {
+        match self {
+            Self::MigrationFailed { applied, .. } => applied,
+            _ => &[],
+        }
+    }
+
+    pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(DbErr) -> Self {
+        let context = context.into();
+        move |source| Self::Database { context, source }
+    }
+}

@@ -1,0 +1,125 @@
+//! Machinery shared by every migration chain of the workflow engine.
+//!
+//! The engine and every workflow project own one migration chain each, all in one database:
+//! the engine's records itself in sea-orm-migration's default table `seaql_migrations`, the
+//! workflow project `ns` owns the tables `ext_{ns}_*` and records its chain in
+//! `seaql_migrations_{ns}`. This crate checks those rules ([`Registry`]), reads where every
+//! chain stands in a fixed number of statements ([`status()`]) and runs them in order
+//! ([`migrate`], [`startup`]).
+
+mod backend;
+mod chain;
+pub mod cli;
+mod connect;
+mod error;
+mod namespace;
+mod registry;
+mod runner;
+mod scope;
+mod status;
+pub mod testing;
+
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+use sea_orm::sea_query::{Alias, IntoIden};
+use sea_orm_migration::sea_orm::DynIden;
+
+pub use chain::Chain;
+pub use connect::{DEFAULT_CONNECT_TIMEOUT, connect, redact_url};
+pub use error::{AppliedMigration, Error};
+pub use namespace::{
+    ENGINE_NAMESPACE, ENGINE_VERSION_TABLE, MAX_IDENTIFIER_LEN, MAX_NAMESPACE_LEN, Namespace,
+    NamespaceRule, check_namespace, table_prefix, version_table,
+};
+pub use registry::{Registry, run_order};
+pub use runner::RunReport;
+pub use scope::{TableScope, is_version_table};
+pub use status::{ChainStatus, MigrationStatus, Status};
+
+/// The version table of the workflow project `namespace` as an identifier, for
+/// `MigratorTrait::migration_table_name`:
+///
+/// ```no_run
+/// # use sea_orm_migration::prelude::*;
+/// pub struct Migrator;
+/// impl MigratorTrait for Migrator {
+///     fn migrations() -> Vec<Box<dyn MigrationTrait>> { vec![] }
+///     fn migration_table_name() -> DynIden {
+///         chainkit::version_table_iden("billing")
+///     }
+/// }
+/// ```
+pub fn version_table_iden(namespace: &str) -> DynIden {
+    Alias::new(version_table(namespace)).into_iden()
+}
+
+/// How the startup sequence connects.
+#[derive(Debug, Clone)]
+pub struct StartupOptions {
+    /// How long connecting may take.
+    pub connect_timeout: Duration,
+}
+
+impl Default for StartupOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        }
+    }
+}
+
+/// The startup hook: connects to `url`, runs the engine chain, then every workflow project's
+/// chain in the registry's order, and closes the connection.
+///
+/// ```no_run
+/// # async fn run(registry: chainkit::Registry) -> Result<(), chainkit::Error> {
+/// let report = chainkit::startup("sqlite://engine.db?mode=rwc", &registry, &Default::default()).await?;
+/// for chain in &report.chains {
+///     println!("{}: {} applied", chain.namespace, chain.applied_count());
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// See [`migrate`]; also [`Error::Connect`] when the database cannot be reached.
+pub async fn startup(
+    url: &str,
+    registry: &Registry,
+    options: &StartupOptions,
+) -> Result<RunReport, Error> {
+    let db = connect(url, options.connect_timeout).await?;
+    let result = migrate(&db, registry).await;
+    db.close().await.ok();
+    result
+}
+
+/// Runs the engine chain, then every workflow project's chain, on an open connection.
+///
+/// Nothing runs if any version table records a migration this build does not have. If the
+/// engine chain fails no workflow chain runs; if a workflow chain fails the chains after it
+/// do not run. On PostgreSQL and SQLite a failed migration leaves no trace.
+///
+/// # Errors
+/// [`Error::UnknownAppliedMigration`], [`Error::MigrationFailed`] (with the migrations applied
+/// before the failure), [`Error::Database`].
+pub async fn migrate(db: &DatabaseConnection, registry: &Registry) -> Result<RunReport, Error> {
+    let chains: Vec<&Chain> = registry.chains().iter().collect();
+    runner::up(db, &chains, None).await
+}
+
+/// Where every chain of the registry stands, without changing anything.
+///
+/// # Errors
+/// [`Error::Database`] when the version tables cannot be read.
+pub async fn status(
+    db: &DatabaseConnection,
+    registry: &Registry,
+) -> Result<Vec<ChainStatus>, Error> {
+    let chains: Vec<&Chain> = registry.chains().iter().collect();
+    status::status(db, &chains).await
+}
+
+/// The engine version this crate belongs to. Workflow projects pin their `chainkit`
+/// dependency to exactly this version, so building one against another engine fails.
+pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,210 @@
+//! Fresh databases for tests, on every backend the environment offers.
+//!
+//! SQLite always (a temporary file, so other processes can open it too); PostgreSQL when
+//! `TEST_POSTGRES_URL` is set and MySQL/MariaDB when `TEST_MYSQL_URL` is set, each test getting
+//! a database of its own created from that server URL. With `CI=true` both URLs must be set:
+//! a backend is never skipped silently there.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+
+/// A database backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite, always available.
+    Sqlite,
+    /// PostgreSQL, from `TEST_POSTGRES_URL`.
+    Postgres,
+    /// MySQL or MariaDB, from `TEST_MYSQL_URL`.
+    MySql,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+            Self::MySql => "mysql",
+        })
+    }
+}
+
+impl Backend {
+    /// The environment variable holding this backend's server URL.
+    pub fn env_var(self) -> Option<&'static str> {
+        match self {
+            Self::Sqlite => None,
+            Self::Postgres => Some("TEST_POSTGRES_URL"),
+            Self::MySql => Some("TEST_MYSQL_URL"),
+        }
+    }
+
+    /// SQLite, plus every server backend whose URL is set.
+    ///
+    /// # Panics
+    /// With `CI=true`, when a server URL is missing: CI must test every backend.
+    pub fn available() -> Vec<Backend> {
+        let on_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        let mut backends = vec![Self::Sqlite];
+        for backend in [Self::Postgres, Self::MySql] {
+            let var = backend.env_var().unwrap_or_default();
+            match std::env::var(var) {
+                Ok(url) if !url.is_empty() => backends.push(backend),
+                _ if on_ci => panic!("CI=true but {var} is not set: {backend} must be tested"),
+                _ => {}
+            }
+        }
+        backends
+    }
+}
+
+/// A database of its own for one test. Call [`TestDatabase::drop_database`] at the end.
+#[derive(Debug)]
+pub struct TestDatabase {
+    /// Its backend.
+    pub backend: Backend,
+    /// URL of the fresh database.
+    pub url: String,
+    name: String,
+    server_url: Option<String>,
+    file: Option<PathBuf>,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn unique_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "t{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        nanos % 1_000_000
+    )
+}
+
+/// `url` with its database path replaced by `database`.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_end = base[after_scheme..]
+        .find('/')
+        .map(|i| after_scheme + i)
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{database}", &base[..host_end]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+impl TestDatabase {
+    /// A fresh database on every available backend (see [`Backend::available`]).
+    pub async fn all() -> Vec<TestDatabase> {
+        let mut out = Vec::new();
+        for backend in Backend::available() {
+            out.push(Self::create(backend).await);
+        }
+        out
+    }
+
+    /// Creates a fresh, empty database.
+    ///
+    /// # Panics
+    /// When the server cannot be reached or refuses: a test cannot go on without it.
+    pub async fn create(backend: Backend) -> TestDatabase {
+        let name = unique_name();
+        match backend {
+            Backend::Sqlite => {
+                let file = std::env::temp_dir().join(format!("chainkit-{name}.db"));
+                TestDatabase {
+                    backend,
+                    url: format!("sqlite://{}?mode=rwc", file.display()),
+                    name,
+                    server_url: None,
+                    file: Some(file),
+                }
+            }
+            Backend::Postgres | Backend::MySql => {
+                let var = backend.env_var().unwrap_or_default();
+                let server_url = std::env::var(var).unwrap_or_else(|_| panic!("{var} is not set"));
+                let admin = Database::connect(&server_url)
+                    .await
+                    .unwrap_or_else(|e| panic!("{var}: cannot connect: {e}"));
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .unwrap_or_else(|e| panic!("{var}: cannot create database {name}: {e}"));
+                admin.close().await.ok();
+                TestDatabase {
+                    backend,
+                    url: with_database(&server_url, &name),
+                    name,
+                    server_url: Some(server_url),
+                    file: None,
+                }
+            }
+        }
+    }
+
+    /// Opens a connection pool of one connection to this database.
+    ///
+    /// # Panics
+    /// When it cannot connect.
+    pub async fn connect(&self) -> DatabaseConnection {
+        crate::connect::connect(&self.url, crate::connect::DEFAULT_CONNECT_TIMEOUT)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", self.backend))
+    }
+
+    /// Removes the database (best effort).
+    pub async fn drop_database(self) {
+        if let Some(file) = &self.file {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                std::fs::remove_file(format!("{}{suffix}", file.display())).ok();
+            }
+        }
+        if let Some(server_url) = &self.server_url {
+            if let Ok(admin) = Database::connect(server_url).await {
+                let sql = match self.backend {
+                    Backend::Postgres => {
+                        format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)
+                    }
+                    _ => format!("DROP DATABASE IF EXISTS {}", self.name),
+                };
+                admin.execute_unprepared(&sql).await.ok();
+                admin.close().await.ok();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_path_of_a_server_url_is_replaced() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/test", "t1"),
+            "postgres://postgres@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            with_database("mysql://root@127.0.0.1:3306/test?ssl-mode=disabled", "t2"),
+            "mysql://root@127.0.0.1:3306/t2?ssl-mode=disabled"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h", "t3"),
+            "postgres://u:p@h/t3"
+        );
+    }
+}

@@ -1,0 +1,36 @@
+//! Workflow project `template`: its migration chain, recorded in `seaql_migrations_template`.
+//!
+//! Every migration here may only create, alter or drop `ext_template_*` tables. New
+//! migrations are created with `cargo xtask new-migration --ns template NAME`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20260201_000001_create_requests;
+mod m20260215_000001_add_request_status;
+
+/// This chain's namespace.
+pub const NAMESPACE: &str = ext_template::NAMESPACE;
+
+/// The migrator of workflow project `template`. Works with the stock `MigratorTrait` methods
+/// and CLI too: its version table is `seaql_migrations_template`.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20260201_000001_create_requests::Migration),
+            Box::new(m20260215_000001_add_request_status::Migration),
+            // new migrations go above this line (`cargo xtask new-migration --ns template NAME`)
+        ]
+    }
+
+    fn migration_table_name() -> DynIden {
+        chainkit::version_table_iden(NAMESPACE)
+    }
+}
+
+/// This project's chain, as the engine registers it.
+pub fn chain() -> chainkit::Chain {
+    chainkit::Chain::workflow::<Migrator>(NAMESPACE).entity_tables(ext_template::entity_tables())
+}
