@@ -9,10 +9,7 @@ use sea_orm_migration::{MigrationTrait, seaql_migrations};
 
 /// Whether DDL takes part in transactions, so that a failed migration leaves no trace.
 pub(crate) fn transactional_ddl(backend: DbBackend) -> bool {
-    match backend {
-        DbBackend::Postgres | DbBackend::Sqlite => true,
-        _ => false,
-    }
+    matches!(backend, DbBackend::Postgres | DbBackend::Sqlite)
 }
 
 /// Whether `migration` runs inside a transaction: its own choice if it makes one
@@ -102,6 +99,7 @@ pub(crate) fn insert_version(
 }
 
 /// Forgets that `migration` was applied.
+#[allow(dead_code)] // used by `down`
 pub(crate) fn delete_version(table: &str, migration: &str) -> sea_orm::sea_query::DeleteStatement {
     Query::delete()
         .from_table(Alias::new(table))

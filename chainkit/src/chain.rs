@@ -1,6 +1,7 @@
 //! A chain: one migrator with its namespace, version table, dependencies and entity tables.
 
 use std::fmt;
+use std::sync::Arc;
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -26,7 +27,7 @@ use crate::scope::TableScope;
 pub struct Chain {
     namespace: String,
     version_table: String,
-    migrations: fn() -> Vec<Box<dyn MigrationTrait>>,
+    migrations: Arc<dyn Fn() -> Vec<Box<dyn MigrationTrait>> + Send + Sync>,
     depends_on: Vec<String>,
     entity_tables: Vec<String>,
 }
@@ -34,22 +35,35 @@ pub struct Chain {
 impl Chain {
     /// The engine's chain, recorded in `M::migration_table_name()` (which must be
     /// sea-orm-migration's default `seaql_migrations`).
-    pub fn engine<M: MigratorTrait>() -> Self {
+    pub fn engine<M: MigratorTrait + 'static>() -> Self {
         Self::of::<M>(ENGINE_NAMESPACE)
     }
 
     /// A workflow project's chain. `M::migration_table_name()` must be
     /// `seaql_migrations_{namespace}` (use [`version_table_iden`](crate::version_table_iden));
     /// the registry checks it and the namespace.
-    pub fn workflow<M: MigratorTrait>(namespace: &str) -> Self {
+    pub fn workflow<M: MigratorTrait + 'static>(namespace: &str) -> Self {
         Self::of::<M>(namespace)
     }
 
-    fn of<M: MigratorTrait>(namespace: &str) -> Self {
+    fn of<M: MigratorTrait + 'static>(namespace: &str) -> Self {
+        Self::from_fn(
+            namespace,
+            &M::migration_table_name().to_string(),
+            M::migrations,
+        )
+    }
+
+    /// A chain from its parts, for chains without a `MigratorTrait` type (generated or test
+    /// chains). `migrations` is called each time the chain's migrations are needed.
+    pub fn from_fn<F>(namespace: &str, version_table: &str, migrations: F) -> Self
+    where
+        F: Fn() -> Vec<Box<dyn MigrationTrait>> + Send + Sync + 'static,
+    {
         Self {
             namespace: namespace.to_owned(),
-            version_table: M::migration_table_name().to_string(),
-            migrations: M::migrations,
+            version_table: version_table.to_owned(),
+            migrations: Arc::new(migrations),
             depends_on: Vec::new(),
             entity_tables: Vec::new(),
         }

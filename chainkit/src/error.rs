@@ -130,7 +130,7 @@ pub enum Error {
         applied: Vec<AppliedMigration>,
         /// the database's error
         #[source]
-        source: DbErr,
+        source: Box<DbErr>,
     },
     /// A database statement outside a migration failed.
     #[error("{context}: {source}")]
@@ -139,7 +139,7 @@ pub enum Error {
         context: String,
         /// the database's error
         #[source]
-        source: DbErr,
+        source: Box<DbErr>,
     },
 }
 
@@ -154,6 +154,9 @@ impl Error {
 
     pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(DbErr) -> Self {
         let context = context.into();
-        move |source| Self::Database { context, source }
+        move |source| Self::Database {
+            context,
+            source: Box::new(source),
+        }
     }
 }

@@ -186,7 +186,6 @@ pub fn run_order<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sea_orm_migration::prelude::*;
 
     fn order(chains: &[(&str, &[&str])]) -> Result<Vec<String>, Error> {
         let owned: Vec<(String, Vec<String>)> = chains
@@ -244,56 +243,23 @@ mod tests {
         assert!(order(&[("a", &["a"])]).is_err());
     }
 
-    mod fixtures {
-        use super::*;
+    use crate::testing::{SqlMigration, sql_chain};
 
-        #[derive(DeriveMigrationName)]
-        pub struct m20260101_000001_first;
-        #[async_trait::async_trait]
-        impl MigrationTrait for m20260101_000001_first {
-            async fn up(&self, _: &SchemaManager) -> Result<(), DbErr> {
-                Ok(())
-            }
-        }
-
-        pub struct EngineMigrator;
-        impl MigratorTrait for EngineMigrator {
-            fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-                vec![Box::new(m20260101_000001_first)]
-            }
-        }
-
-        pub struct AcmeMigrator;
-        impl MigratorTrait for AcmeMigrator {
-            fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-                vec![Box::new(m20260101_000001_first)]
-            }
-            fn migration_table_name() -> DynIden {
-                crate::version_table_iden("acme")
-            }
-        }
-
-        pub struct TwiceMigrator;
-        impl MigratorTrait for TwiceMigrator {
-            fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-                vec![
-                    Box::new(m20260101_000001_first),
-                    Box::new(m20260101_000001_first),
-                ]
-            }
-            fn migration_table_name() -> DynIden {
-                crate::version_table_iden("acme")
-            }
-        }
+    fn first() -> SqlMigration {
+        SqlMigration::new("m20260101_000001_first", &[])
     }
-    use fixtures::*;
 
     fn engine() -> Chain {
-        Chain::engine::<EngineMigrator>()
+        sql_chain("engine", vec![first()])
     }
 
     fn acme() -> Chain {
-        Chain::workflow::<AcmeMigrator>("acme")
+        sql_chain("acme", vec![first()])
+    }
+
+    /// A chain recorded in `acme`'s version table but registered under `namespace`.
+    fn acme_under(namespace: &str) -> Chain {
+        Chain::from_fn(namespace, "seaql_migrations_acme", Vec::new)
     }
 
     #[test]
@@ -310,7 +276,7 @@ mod tests {
     #[test]
     fn invalid_namespaces_are_refused_before_any_sql() {
         for bad in ["acme_x", "Acme", "engine", "", "9lives", &"a".repeat(17)] {
-            let chain = Chain::workflow::<AcmeMigrator>(bad);
+            let chain = sql_chain(bad, vec![first()]);
             match Registry::new(engine(), [chain]) {
                 Err(Error::InvalidNamespace { namespace, .. }) => assert_eq!(namespace, bad),
                 other => panic!("{bad:?}: expected InvalidNamespace, got {other:?}"),
@@ -326,13 +292,16 @@ mod tests {
 
     #[test]
     fn a_version_table_that_does_not_match_the_namespace_is_refused() {
-        let err =
-            Registry::new(engine(), [Chain::workflow::<AcmeMigrator>("billing")]).unwrap_err();
+        let err = Registry::new(engine(), [acme_under("billing")]).unwrap_err();
         assert_eq!(
             err.to_string(),
             r#"namespace "billing": version table is "seaql_migrations_acme", it must be "seaql_migrations_billing""#
         );
-        let err = Registry::new(engine(), [Chain::workflow::<EngineMigrator>("acme")]).unwrap_err();
+        let err = Registry::new(
+            engine(),
+            [Chain::from_fn("acme", "seaql_migrations", Vec::new)],
+        )
+        .unwrap_err();
         assert!(matches!(err, Error::WrongVersionTable { .. }));
     }
 
@@ -376,7 +345,8 @@ mod tests {
 
     #[test]
     fn a_migration_listed_twice_is_refused() {
-        let err = Registry::new(engine(), [Chain::workflow::<TwiceMigrator>("acme")]).unwrap_err();
+        let twice = sql_chain("acme", vec![first(), first()]);
+        let err = Registry::new(engine(), [twice]).unwrap_err();
         assert_eq!(
             err.to_string(),
             r#"namespace "acme": migration m20260101_000001_first is listed twice"#

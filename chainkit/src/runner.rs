@@ -97,18 +97,17 @@ pub async fn up(
     apply(db, work, &mut applied).await?;
     let now = backend::now_unix();
     for done in &applied {
-        if let Some(status) = statuses.iter_mut().find(|s| s.namespace == done.namespace) {
-            if let Some(m) = status
+        if let Some(status) = statuses.iter_mut().find(|s| s.namespace == done.namespace)
+            && let Some(m) = status
                 .migrations
                 .iter_mut()
                 .find(|m| m.name == done.migration)
-            {
-                *m = MigrationStatus {
-                    name: m.name.clone(),
-                    status: Status::Applied,
-                    applied_at: Some(now),
-                };
-            }
+        {
+            *m = MigrationStatus {
+                name: m.name.clone(),
+                status: Status::Applied,
+                applied_at: Some(now),
+            };
         }
     }
     Ok(RunReport {
@@ -154,7 +153,7 @@ async fn apply(
                         migration: migration.name().to_owned(),
                         rolled_back,
                         applied: applied.to_vec(),
-                        source,
+                        source: Box::new(source),
                     }
                 };
                 let transactional = backend::use_transaction(migration.as_ref(), backend);
@@ -207,13 +206,13 @@ async fn apply(
     }
     .await;
     // What succeeded before a failure stays applied.
-    if let Some(txn) = open.take() {
-        if let Err(e) = txn.commit().await {
-            return Err(result.err().unwrap_or(Error::Database {
-                context: "committing applied migrations".to_owned(),
-                source: e,
-            }));
-        }
+    if let Some(txn) = open.take()
+        && let Err(e) = txn.commit().await
+    {
+        return Err(result.err().unwrap_or(Error::Database {
+            context: "committing applied migrations".to_owned(),
+            source: Box::new(e),
+        }));
     }
     result
 }

@@ -173,17 +173,17 @@ impl TestDatabase {
                 std::fs::remove_file(format!("{}{suffix}", file.display())).ok();
             }
         }
-        if let Some(server_url) = &self.server_url {
-            if let Ok(admin) = Database::connect(server_url).await {
-                let sql = match self.backend {
-                    Backend::Postgres => {
-                        format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)
-                    }
-                    _ => format!("DROP DATABASE IF EXISTS {}", self.name),
-                };
-                admin.execute_unprepared(&sql).await.ok();
-                admin.close().await.ok();
-            }
+        if let Some(server_url) = &self.server_url
+            && let Ok(admin) = Database::connect(server_url).await
+        {
+            let sql = match self.backend {
+                Backend::Postgres => {
+                    format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)
+                }
+                _ => format!("DROP DATABASE IF EXISTS {}", self.name),
+            };
+            admin.execute_unprepared(&sql).await.ok();
+            admin.close().await.ok();
         }
     }
 }
@@ -207,4 +207,112 @@ mod tests {
             "postgres://u:p@h/t3"
         );
     }
+}
+
+/// A migration made of SQL statements, for fixture chains in tests.
+#[derive(Debug, Clone)]
+pub struct SqlMigration {
+    name: String,
+    up: Vec<String>,
+    down: Vec<String>,
+    use_transaction: Option<bool>,
+}
+
+impl SqlMigration {
+    /// A migration named `name` whose `up` runs `up`, in order.
+    pub fn new(name: &str, up: &[&str]) -> Self {
+        Self {
+            name: name.to_owned(),
+            up: up.iter().map(|s| (*s).to_owned()).collect(),
+            down: Vec::new(),
+            use_transaction: None,
+        }
+    }
+
+    /// Its `down` runs `down`, in order.
+    pub fn down(mut self, down: &[&str]) -> Self {
+        self.down = down.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+
+    /// What its `use_transaction()` answers.
+    pub fn use_transaction(mut self, choice: Option<bool>) -> Self {
+        self.use_transaction = choice;
+        self
+    }
+}
+
+impl sea_orm_migration::MigrationName for SqlMigration {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+#[async_trait::async_trait]
+impl sea_orm_migration::MigrationTrait for SqlMigration {
+    async fn up(&self, manager: &sea_orm_migration::SchemaManager) -> Result<(), sea_orm::DbErr> {
+        for sql in &self.up {
+            manager.get_connection().execute_unprepared(sql).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &sea_orm_migration::SchemaManager) -> Result<(), sea_orm::DbErr> {
+        for sql in &self.down {
+            manager.get_connection().execute_unprepared(sql).await?;
+        }
+        Ok(())
+    }
+
+    fn use_transaction(&self) -> Option<bool> {
+        self.use_transaction
+    }
+}
+
+/// A chain of [`SqlMigration`]s: the engine's if `namespace` is `engine`, else a workflow
+/// project's recorded in `seaql_migrations_{namespace}`.
+pub fn sql_chain(namespace: &str, migrations: Vec<SqlMigration>) -> crate::Chain {
+    let table = if namespace == crate::ENGINE_NAMESPACE {
+        crate::ENGINE_VERSION_TABLE.to_owned()
+    } else {
+        crate::version_table(namespace)
+    };
+    crate::Chain::from_fn(namespace, &table, move || {
+        migrations
+            .iter()
+            .cloned()
+            .map(|m| Box::new(m) as Box<dyn sea_orm_migration::MigrationTrait>)
+            .collect()
+    })
+}
+
+/// The tables of the current database (SQLite: `main`; PostgreSQL: the current schema),
+/// sorted.
+///
+/// # Panics
+/// When the catalog cannot be read.
+pub async fn table_names<C: ConnectionTrait>(db: &C) -> Vec<String> {
+    let sql = match db.get_database_backend() {
+        sea_orm::DbBackend::Sqlite => {
+            "SELECT name AS t FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        }
+        sea_orm::DbBackend::Postgres => {
+            "SELECT table_name::text AS t FROM information_schema.tables WHERE table_schema = current_schema()"
+        }
+        _ => {
+            "SELECT TABLE_NAME AS t FROM information_schema.tables WHERE table_schema = DATABASE()"
+        }
+    };
+    let mut names: Vec<String> = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            sql,
+        ))
+        .await
+        .expect("listing tables")
+        .into_iter()
+        .map(|row| row.try_get::<String>("", "t").expect("table name"))
+        .collect();
+    names.sort();
+    names
 }

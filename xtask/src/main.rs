@@ -1,1 +1,3 @@
+//! Project automation, run as `cargo xtask`.
+
 fn main() {}

@@ -1,0 +1,311 @@
+//! The runner against real databases: SQLite always, PostgreSQL and MySQL when
+//! `TEST_POSTGRES_URL` / `TEST_MYSQL_URL` are set. Each test works in a fresh database.
+
+use chainkit::testing::{Backend, SqlMigration, TestDatabase, sql_chain, table_names};
+use chainkit::{Chain, Error, Registry};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+
+const CREATE_USERS: &str = "CREATE TABLE users (id INTEGER PRIMARY KEY)";
+
+fn engine_chain() -> Chain {
+    sql_chain(
+        "engine",
+        vec![
+            SqlMigration::new("m20260101_000001_users", &[CREATE_USERS]),
+            SqlMigration::new(
+                "m20260101_000002_instances",
+                &["CREATE TABLE workflow_instances (id INTEGER PRIMARY KEY)"],
+            ),
+        ],
+    )
+}
+
+fn chain_creating(ns: &str, tables: &[&str]) -> Chain {
+    let migrations = tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            SqlMigration::new(
+                &format!("m20260201_00000{}_create_{t}", i + 1),
+                &[&format!(
+                    "CREATE TABLE ext_{ns}_{t} (id INTEGER PRIMARY KEY)"
+                )],
+            )
+        })
+        .collect();
+    sql_chain(ns, migrations)
+}
+
+/// Creates `ext_alpha_a`, then fails in its second migration after creating `ext_alpha_b`.
+fn chain_that_fails_midway() -> Chain {
+    sql_chain(
+        "alpha",
+        vec![
+            SqlMigration::new(
+                "m20260201_000001_create_a",
+                &["CREATE TABLE ext_alpha_a (id INTEGER PRIMARY KEY)"],
+            ),
+            SqlMigration::new(
+                "m20260201_000002_create_b_then_fail",
+                &[
+                    "CREATE TABLE ext_alpha_b (id INTEGER PRIMARY KEY)",
+                    "INSERT INTO no_such_table VALUES (1)",
+                ],
+            ),
+            SqlMigration::new(
+                "m20260201_000003_never_reached",
+                &["CREATE TABLE ext_alpha_c (id INTEGER PRIMARY KEY)"],
+            ),
+        ],
+    )
+}
+
+async fn versions(db: &DatabaseConnection, table: &str) -> Vec<String> {
+    let sql = format!("SELECT version FROM {table} ORDER BY version");
+    db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .map(|rows| {
+            rows.into_iter()
+                .map(|r| r.try_get::<String>("", "version").unwrap())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_fresh_database_gets_every_chain_in_order_and_a_second_run_applies_nothing() {
+    for test_db in TestDatabase::all().await {
+        let registry = Registry::new(
+            engine_chain(),
+            [
+                chain_creating("zeta", &["z"]),
+                chain_creating("alpha", &["a", "b"]),
+            ],
+        )
+        .unwrap();
+        let db = test_db.connect().await;
+        let report = chainkit::migrate(&db, &registry).await.unwrap();
+        let order: Vec<(&str, &str)> = report
+            .applied
+            .iter()
+            .map(|a| (a.namespace.as_str(), a.migration.as_str()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("engine", "m20260101_000001_users"),
+                ("engine", "m20260101_000002_instances"),
+                ("alpha", "m20260201_000001_create_a"),
+                ("alpha", "m20260201_000002_create_b"),
+                ("zeta", "m20260201_000001_create_z"),
+            ],
+            "{}",
+            test_db.backend
+        );
+        assert_eq!(
+            table_names(&db).await,
+            [
+                "ext_alpha_a",
+                "ext_alpha_b",
+                "ext_zeta_z",
+                "seaql_migrations",
+                "seaql_migrations_alpha",
+                "seaql_migrations_zeta",
+                "users",
+                "workflow_instances",
+            ]
+        );
+        assert!(report.chains.iter().all(|c| c.pending().next().is_none()));
+
+        let again = chainkit::migrate(&db, &registry).await.unwrap();
+        assert!(again.applied.is_empty(), "{}", test_db.backend);
+        assert_eq!(
+            again.chains,
+            chainkit::status(&db, &registry).await.unwrap()
+        );
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn a_failing_workflow_migration_is_named_and_stops_the_chains_after_it() {
+    for test_db in TestDatabase::all().await {
+        let backend = test_db.backend;
+        let registry = Registry::new(
+            engine_chain(),
+            [chain_that_fails_midway(), chain_creating("beta", &["x"])],
+        )
+        .unwrap();
+        let db = test_db.connect().await;
+        let err = chainkit::migrate(&db, &registry).await.unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.starts_with(
+                r#"namespace "alpha": migration m20260201_000002_create_b_then_fail: "#
+            ),
+            "{backend}: {message}"
+        );
+        assert!(message.contains("no_such_table"), "{backend}: {message}");
+        let Error::MigrationFailed { rolled_back, .. } = &err else {
+            panic!("{backend}: {err:?}")
+        };
+        let applied: Vec<&str> = err.applied().iter().map(|a| a.migration.as_str()).collect();
+        assert_eq!(
+            applied,
+            [
+                "m20260101_000001_users",
+                "m20260101_000002_instances",
+                "m20260201_000001_create_a"
+            ]
+        );
+        let tables = table_names(&db).await;
+        assert!(tables.contains(&"ext_alpha_a".to_owned()), "{backend}");
+        assert!(
+            !tables.iter().any(|t| t.starts_with("ext_beta")),
+            "{backend}: {tables:?}"
+        );
+        assert!(
+            !tables.contains(&"seaql_migrations_beta".to_owned()),
+            "{backend}"
+        );
+        assert!(!tables.contains(&"ext_alpha_c".to_owned()), "{backend}");
+        assert_eq!(
+            versions(&db, "seaql_migrations_alpha").await,
+            ["m20260201_000001_create_a"]
+        );
+        if backend == Backend::MySql {
+            // MySQL cannot roll DDL back: the error says so, and the table is left behind
+            assert!(!rolled_back);
+            assert!(tables.contains(&"ext_alpha_b".to_owned()));
+        } else {
+            assert!(rolled_back, "{backend}");
+            assert!(
+                !tables.contains(&"ext_alpha_b".to_owned()),
+                "{backend}: {tables:?}"
+            );
+        }
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn a_failing_engine_chain_runs_no_workflow_chain() {
+    for test_db in TestDatabase::all().await {
+        let engine = sql_chain(
+            "engine",
+            vec![
+                SqlMigration::new("m20260101_000001_users", &[CREATE_USERS]),
+                SqlMigration::new("m20260101_000002_broken", &["THIS IS NOT SQL"]),
+            ],
+        );
+        let registry = Registry::new(engine, [chain_creating("alpha", &["a"])]).unwrap();
+        let db = test_db.connect().await;
+        let err = chainkit::migrate(&db, &registry).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with(r#"namespace "engine": migration m20260101_000002_broken: "#),
+            "{err}"
+        );
+        let tables = table_names(&db).await;
+        assert_eq!(tables, ["seaql_migrations", "users"], "{}", test_db.backend);
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn a_version_row_unknown_to_this_build_stops_everything_before_it_runs() {
+    for test_db in TestDatabase::all().await {
+        let db = test_db.connect().await;
+        let old = Registry::new(engine_chain(), [chain_creating("alpha", &["a", "b"])]).unwrap();
+        chainkit::migrate(&db, &old).await.unwrap();
+        // an older build: alpha knows only its first migration, and the engine has a new one
+        let engine = sql_chain(
+            "engine",
+            vec![
+                SqlMigration::new("m20260101_000001_users", &[CREATE_USERS]),
+                SqlMigration::new(
+                    "m20260101_000002_instances",
+                    &["CREATE TABLE workflow_instances (id INTEGER PRIMARY KEY)"],
+                ),
+                SqlMigration::new(
+                    "m20260101_000003_new",
+                    &["CREATE TABLE audit (id INTEGER PRIMARY KEY)"],
+                ),
+            ],
+        );
+        let older = Registry::new(engine, [chain_creating("alpha", &["a"])]).unwrap();
+        let err = chainkit::migrate(&db, &older).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "namespace \"alpha\": seaql_migrations_alpha records migration \
+             m20260201_000002_create_b, which this build does not have; the database was \
+             migrated by a newer build of this chain"
+        );
+        assert!(!table_names(&db).await.contains(&"audit".to_owned()));
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn declared_dependencies_run_first_whatever_the_names() {
+    for test_db in TestDatabase::all().await {
+        let registry = Registry::new(
+            engine_chain(),
+            [
+                chain_creating("alpha", &["a"]).depends_on(["zeta"]),
+                chain_creating("zeta", &["z"]),
+                chain_creating("mid", &["m"]),
+            ],
+        )
+        .unwrap();
+        let db = test_db.connect().await;
+        let report = chainkit::migrate(&db, &registry).await.unwrap();
+        let chains: Vec<&str> = report
+            .applied
+            .iter()
+            .map(|a| a.namespace.as_str())
+            .filter(|ns| *ns != "engine")
+            .collect();
+        assert_eq!(chains, ["mid", "zeta", "alpha"]);
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn a_migration_that_opts_out_of_transactions_runs_outside_one() {
+    for test_db in TestDatabase::all().await {
+        // statements that fail inside a transaction
+        let outside_only = match test_db.backend {
+            Backend::Sqlite => "VACUUM",
+            Backend::Postgres => "CREATE INDEX CONCURRENTLY idx_ext_alpha_a_id ON ext_alpha_a (id)",
+            Backend::MySql => "CREATE INDEX idx_ext_alpha_a_id ON ext_alpha_a (id)",
+        };
+        let alpha = sql_chain(
+            "alpha",
+            vec![
+                SqlMigration::new(
+                    "m20260201_000001_create_a",
+                    &["CREATE TABLE ext_alpha_a (id INTEGER PRIMARY KEY)"],
+                ),
+                SqlMigration::new("m20260201_000002_outside", &[outside_only])
+                    .use_transaction(Some(false)),
+                SqlMigration::new(
+                    "m20260201_000003_create_b",
+                    &["CREATE TABLE ext_alpha_b (id INTEGER PRIMARY KEY)"],
+                ),
+            ],
+        );
+        let registry = Registry::new(engine_chain(), [alpha]).unwrap();
+        let db = test_db.connect().await;
+        let report = chainkit::migrate(&db, &registry).await.unwrap();
+        assert_eq!(report.applied.len(), 5, "{}", test_db.backend);
+        assert_eq!(versions(&db, "seaql_migrations_alpha").await.len(), 3);
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}

@@ -1,0 +1,237 @@
+//! The engine's startup with its real chains, through the library and the binary, on every
+//! available backend (SQLite always; PostgreSQL and MySQL when their test URLs are set).
+
+use std::process::{Command, Output};
+
+use chainkit::testing::{TestDatabase, table_names};
+use sea_orm::ConnectionTrait;
+use sea_orm_migration::MigratorTrait;
+
+fn engine(url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_engine"))
+        .args(args)
+        .env("DATABASE_URL", url)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("running the engine binary")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn the_template_project_is_discovered_from_its_dependency() {
+    let registry = engine::registry().unwrap();
+    assert_eq!(registry.namespaces(), ["engine", "template"]);
+    assert_eq!(
+        registry.get("template").unwrap().version_table(),
+        "seaql_migrations_template"
+    );
+}
+
+#[test]
+fn workflow_projects_pin_the_exact_engine_version() {
+    let engine_version = env!("CARGO_PKG_VERSION");
+    assert_eq!(chainkit::ENGINE_VERSION, engine_version);
+    assert_eq!(ext_template::ENGINE_VERSION, engine_version);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for manifest in [
+        "ext-template/Cargo.toml",
+        "ext-template-migration/Cargo.toml",
+    ] {
+        let text = std::fs::read_to_string(root.join(manifest)).unwrap();
+        let pin =
+            format!(r#"chainkit = {{ path = "../chainkit", version = "={engine_version}" }}"#);
+        assert!(
+            text.contains(&pin),
+            "{manifest} must require chainkit ={engine_version}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_binary_applies_every_chain_then_nothing_and_reports_status_as_json() {
+    for test_db in TestDatabase::all().await {
+        let backend = test_db.backend;
+        let first = engine(&test_db.url, &[]);
+        assert!(first.status.success(), "{backend}: {}", text(&first.stderr));
+        let out = text(&first.stdout);
+        assert!(
+            out.contains("engine    seaql_migrations           applied 2 now"),
+            "{out}"
+        );
+        assert!(
+            out.contains("template  seaql_migrations_template  applied 2 now"),
+            "{out}"
+        );
+        assert!(out.contains("+ m20260201_000001_create_requests"), "{out}");
+
+        let second = engine(&test_db.url, &[]);
+        assert!(
+            second.status.success(),
+            "{backend}: {}",
+            text(&second.stderr)
+        );
+        let out = text(&second.stdout);
+        assert!(out.contains("0 migration(s) applied"), "{out}");
+        assert!(!out.contains('+'), "{out}");
+
+        let status = engine(&test_db.url, &["migrate", "status", "--json"]);
+        assert!(
+            status.status.success(),
+            "{backend}: {}",
+            text(&status.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+        let chains = json.as_array().unwrap();
+        assert_eq!(chains.len(), 2);
+        assert_eq!(chains[0]["namespace"], "engine");
+        assert_eq!(chains[0]["version_table"], "seaql_migrations");
+        assert_eq!(chains[1]["namespace"], "template");
+        assert_eq!(chains[1]["version_table"], "seaql_migrations_template");
+        for chain in chains {
+            let migrations = chain["migrations"].as_array().unwrap();
+            assert_eq!(migrations.len(), 2);
+            for m in migrations {
+                assert_eq!(m["status"], "applied");
+                assert!(m["applied_at"].as_i64().unwrap() > 1_700_000_000);
+                assert!(m["name"].as_str().unwrap().starts_with("m2026"));
+            }
+        }
+
+        let db = test_db.connect().await;
+        let tables = table_names(&db).await;
+        for t in [
+            "users",
+            "workflow_instances",
+            "tasks",
+            "ext_template_requests",
+            "ext_template_request_items",
+        ] {
+            assert!(
+                tables.contains(&t.to_owned()),
+                "{backend}: {t} missing from {tables:?}"
+            );
+        }
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn status_on_an_empty_database_lists_everything_pending_and_creates_nothing() {
+    for test_db in TestDatabase::all().await {
+        let status = engine(&test_db.url, &["migrate", "status", "--json"]);
+        assert!(status.status.success(), "{}", text(&status.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+        for chain in json.as_array().unwrap() {
+            for m in chain["migrations"].as_array().unwrap() {
+                assert_eq!(m["status"], "pending");
+                assert!(m["applied_at"].is_null());
+            }
+        }
+        let db = test_db.connect().await;
+        assert!(table_names(&db).await.is_empty(), "{}", test_db.backend);
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn a_failing_workflow_migration_exits_non_zero_naming_namespace_migration_and_cause() {
+    for test_db in TestDatabase::all().await {
+        let backend = test_db.backend;
+        let db = test_db.connect().await;
+        // something already occupies the template's first table
+        db.execute_unprepared("CREATE TABLE ext_template_requests (id INTEGER PRIMARY KEY)")
+            .await
+            .unwrap();
+        db.close().await.ok();
+
+        let run = engine(&test_db.url, &[]);
+        assert_eq!(run.status.code(), Some(1), "{backend}");
+        let err = text(&run.stderr);
+        assert!(
+            err.starts_with(
+                "error: namespace \"template\": migration m20260201_000001_create_requests: "
+            ),
+            "{backend}: {err}"
+        );
+        assert!(err.contains("ext_template_requests"), "{backend}: {err}");
+        assert!(err.contains("already exists"), "{backend}: {err}");
+        assert!(
+            err.contains("engine m20260115_000001_create_tasks"),
+            "{backend}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{backend}: {err}");
+
+        // the engine chain was applied; the template chain recorded nothing
+        let status = engine(&test_db.url, &["migrate", "status", "--json"]);
+        let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+        assert_eq!(json[0]["migrations"][1]["status"], "applied");
+        assert_eq!(json[1]["migrations"][0]["status"], "pending");
+        test_db.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn stock_sea_orm_migration_and_this_runner_read_each_others_version_tables() {
+    for test_db in TestDatabase::all().await {
+        let backend = test_db.backend;
+        let db = test_db.connect().await;
+        // the stock runner applies both chains ...
+        engine_migration::Migrator::up(&db, None).await.unwrap();
+        ext_template_migration::Migrator::up(&db, None)
+            .await
+            .unwrap();
+        // ... this runner sees them applied
+        let registry = engine::registry().unwrap();
+        let report = chainkit::migrate(&db, &registry).await.unwrap();
+        assert!(report.applied.is_empty(), "{backend}");
+        // the stock runner rolls one back; this runner re-applies it
+        ext_template_migration::Migrator::down(&db, Some(1))
+            .await
+            .unwrap();
+        let report = chainkit::migrate(&db, &registry).await.unwrap();
+        let applied: Vec<&str> = report.applied_to("template").collect();
+        assert_eq!(
+            applied,
+            ["m20260215_000001_add_request_status"],
+            "{backend}"
+        );
+        // and the stock status agrees
+        let pending = ext_template_migration::Migrator::get_pending_migrations(&db)
+            .await
+            .unwrap();
+        assert!(pending.is_empty(), "{backend}");
+        assert!(
+            engine_migration::Migrator::get_pending_migrations(&db)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}
+
+#[test]
+fn a_bad_database_url_is_one_line_without_the_password() {
+    let run = engine(
+        "postgres://app:s3cret@127.0.0.1:1/nowhere",
+        &["--connect-timeout", "2"],
+    );
+    assert_eq!(run.status.code(), Some(1));
+    let err = text(&run.stderr);
+    assert!(
+        err.starts_with("error: cannot connect to postgres://app:***@127.0.0.1:1/nowhere: "),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+
+    let run = engine("not a url", &[]);
+    assert_eq!(run.status.code(), Some(1));
+    assert!(text(&run.stderr).starts_with("error: cannot connect to not a url: unsupported URL"));
+}
