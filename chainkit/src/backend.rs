@@ -4,7 +4,7 @@
 use sea_orm::sea_query::{
     Alias, Expr, ExprTrait, Query, SelectStatement, Table, TableCreateStatement, UnionType,
 };
-use sea_orm::{DbBackend, Schema, Statement, Value};
+use sea_orm::{DbBackend, Schema, Statement};
 use sea_orm_migration::{MigrationTrait, seaql_migrations};
 
 /// Whether DDL takes part in transactions, so that a failed migration leaves no trace.
@@ -25,38 +25,6 @@ pub(crate) fn use_transaction(migration: &dyn MigrationTrait, backend: DbBackend
 /// each). Not on MySQL: its DDL commits implicitly, so each gets its own.
 pub(crate) fn batch_transactions(backend: DbBackend) -> bool {
     transactional_ddl(backend)
-}
-
-/// Which of `tables` exist in the current database/schema, as one statement with a
-/// `table_name` column.
-pub(crate) fn existing_tables(backend: DbBackend, tables: &[&str]) -> Statement {
-    let placeholders = |first: usize| -> String {
-        (0..tables.len())
-            .map(|i| match backend {
-                DbBackend::Postgres => format!("${}", first + i),
-                _ => "?".to_owned(),
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let sql = match backend {
-        DbBackend::Sqlite => format!(
-            "SELECT name AS table_name FROM sqlite_master WHERE type = 'table' AND name IN ({})",
-            placeholders(1)
-        ),
-        DbBackend::Postgres => format!(
-            "SELECT table_name::text AS table_name FROM information_schema.tables \
-             WHERE table_schema = current_schema() AND table_name IN ({})",
-            placeholders(1)
-        ),
-        _ => format!(
-            "SELECT TABLE_NAME AS table_name FROM information_schema.tables \
-             WHERE table_schema = DATABASE() AND TABLE_NAME IN ({})",
-            placeholders(1)
-        ),
-    };
-    let values: Vec<Value> = tables.iter().map(|t| (*t).into()).collect();
-    Statement::from_sql_and_values(backend, sql, values)
 }
 
 /// One statement reading every row of the given version tables, tagged with the chain's
@@ -99,7 +67,6 @@ pub(crate) fn insert_version(
 }
 
 /// Forgets that `migration` was applied.
-#[allow(dead_code)] // used by `down`
 pub(crate) fn delete_version(table: &str, migration: &str) -> sea_orm::sea_query::DeleteStatement {
     Query::delete()
         .from_table(Alias::new(table))
@@ -108,12 +75,153 @@ pub(crate) fn delete_version(table: &str, migration: &str) -> sea_orm::sea_query
 }
 
 /// `DROP TABLE IF EXISTS` for a version table.
-#[allow(dead_code)]
 pub(crate) fn drop_version_table(table: &str) -> sea_orm::sea_query::TableDropStatement {
     Table::drop()
         .table(Alias::new(table))
         .if_exists()
         .to_owned()
+}
+
+/// Every base table of the current database/schema, as one statement with a `t` column.
+pub(crate) fn list_tables(backend: DbBackend) -> Statement {
+    let sql = match backend {
+        DbBackend::Sqlite => {
+            "SELECT name AS t FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        }
+        DbBackend::Postgres => {
+            "SELECT c.relname::text AS t FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')"
+        }
+        _ => {
+            "SELECT TABLE_NAME AS t FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'"
+        }
+    };
+    Statement::from_string(backend, sql)
+}
+
+/// The schema catalog as (`t` table, `d` description line) rows: one row per table, column
+/// (type, nullability, default), index and constraint.
+pub(crate) fn schema_catalog(backend: DbBackend) -> Statement {
+    let sql = match backend {
+        DbBackend::Sqlite => {
+            "SELECT tbl_name AS t, type || ' ' || name || ' ' || coalesce(sql, '') AS d \
+             FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+        }
+        DbBackend::Postgres => {
+            "SELECT c.relname::text AS t, 'table' AS d FROM pg_class c \
+               JOIN pg_namespace n ON n.oid = c.relnamespace \
+               WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') \
+             UNION ALL \
+             SELECT c.relname::text, 'column ' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod) \
+               || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END \
+               || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '') \
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+               JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
+               LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum \
+               WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') \
+             UNION ALL \
+             SELECT tablename::text, 'index ' || indexname || ' ' || indexdef FROM pg_indexes \
+               WHERE schemaname = current_schema() \
+             UNION ALL \
+             SELECT c.relname::text, 'constraint ' || con.conname || ' ' || pg_get_constraintdef(con.oid) \
+               FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid \
+               JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema()"
+        }
+        _ => {
+            "SELECT TABLE_NAME AS t, 'table' AS d FROM information_schema.TABLES \
+               WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' \
+             UNION ALL \
+             SELECT TABLE_NAME, CONCAT('column ', COLUMN_NAME, ' ', COLUMN_TYPE, ' ', IS_NULLABLE, \
+               ' ', COALESCE(COLUMN_DEFAULT, 'no default'), ' ', EXTRA) \
+               FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
+             UNION ALL \
+             SELECT TABLE_NAME, CONCAT('index ', INDEX_NAME, ' ', SEQ_IN_INDEX, ' ', COLUMN_NAME, ' ', NON_UNIQUE) \
+               FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() \
+             UNION ALL \
+             SELECT TABLE_NAME, CONCAT('constraint ', CONSTRAINT_NAME, ' ', CONSTRAINT_TYPE) \
+               FROM information_schema.TABLE_CONSTRAINTS WHERE TABLE_SCHEMA = DATABASE() \
+             UNION ALL \
+             SELECT TABLE_NAME, CONCAT('references ', CONSTRAINT_NAME, ' ', COLUMN_NAME, ' ', \
+               REFERENCED_TABLE_NAME, ' ', REFERENCED_COLUMN_NAME) \
+               FROM information_schema.KEY_COLUMN_USAGE \
+               WHERE TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME IS NOT NULL"
+        }
+    };
+    Statement::from_string(backend, sql)
+}
+
+/// Every foreign key of the current database/schema as (`from_table`, `to_table`) rows.
+pub(crate) fn foreign_keys(backend: DbBackend) -> Statement {
+    let sql = match backend {
+        DbBackend::Sqlite => {
+            "SELECT m.name AS from_table, p.\"table\" AS to_table FROM sqlite_master m \
+             JOIN pragma_foreign_key_list(m.name) p WHERE m.type = 'table'"
+        }
+        DbBackend::Postgres => {
+            "SELECT cl.relname::text AS from_table, rf.relname::text AS to_table \
+             FROM pg_constraint con JOIN pg_class cl ON cl.oid = con.conrelid \
+             JOIN pg_class rf ON rf.oid = con.confrelid \
+             JOIN pg_namespace n ON n.oid = cl.relnamespace \
+             WHERE con.contype = 'f' AND n.nspname = current_schema()"
+        }
+        _ => {
+            "SELECT TABLE_NAME AS from_table, REFERENCED_TABLE_NAME AS to_table \
+             FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()"
+        }
+    };
+    Statement::from_string(backend, sql)
+}
+
+/// PostgreSQL enum types used by columns, as (`type_name`, `table_name`) rows; `None` on
+/// backends without named types.
+pub(crate) fn enum_types_in_use(backend: DbBackend) -> Option<Statement> {
+    match backend {
+        DbBackend::Postgres => Some(Statement::from_string(
+            backend,
+            "SELECT t.typname::text AS type_name, c.relname::text AS table_name \
+             FROM pg_type t JOIN pg_namespace tn ON tn.oid = t.typnamespace \
+             LEFT JOIN pg_attribute a ON a.atttypid = t.oid AND a.attnum > 0 AND NOT a.attisdropped \
+             LEFT JOIN pg_class c ON c.oid = a.attrelid AND c.relkind IN ('r', 'p') \
+             WHERE t.typtype = 'e' AND tn.nspname = current_schema()",
+        )),
+        _ => None,
+    }
+}
+
+/// Statements that drop `tables`, which no table outside the set references. Foreign keys
+/// among them are handled: PostgreSQL drops them in one statement, MySQL with foreign key
+/// checks off for the session meanwhile, SQLite in the order given (referencing tables first).
+pub(crate) fn drop_tables(backend: DbBackend, tables: &[String]) -> Vec<Statement> {
+    if tables.is_empty() {
+        return Vec::new();
+    }
+    let quote = |t: &String| match backend {
+        DbBackend::MySql => format!("`{t}`"),
+        _ => format!("\"{t}\""),
+    };
+    let all = tables.iter().map(quote).collect::<Vec<_>>().join(", ");
+    let sql: Vec<String> = match backend {
+        DbBackend::Postgres => vec![format!("DROP TABLE {all}")],
+        DbBackend::Sqlite => tables
+            .iter()
+            .map(|t| format!("DROP TABLE {}", quote(t)))
+            .collect(),
+        _ => vec![
+            "SET FOREIGN_KEY_CHECKS = 0".to_owned(),
+            format!("DROP TABLE {all}"),
+            "SET FOREIGN_KEY_CHECKS = 1".to_owned(),
+        ],
+    };
+    sql.into_iter()
+        .map(|s| Statement::from_string(backend, s))
+        .collect()
+}
+
+/// Drops a PostgreSQL type.
+pub(crate) fn drop_type(backend: DbBackend, name: &str) -> Statement {
+    Statement::from_string(backend, format!("DROP TYPE IF EXISTS \"{name}\""))
 }
 
 /// Seconds since the Unix epoch, as sea-orm-migration records `applied_at`.
@@ -154,13 +262,5 @@ mod tests {
         assert!(transactional_ddl(DbBackend::Postgres));
         assert!(transactional_ddl(DbBackend::Sqlite));
         assert!(!transactional_ddl(DbBackend::MySql));
-    }
-
-    #[test]
-    fn the_table_probe_binds_one_placeholder_per_table() {
-        let s = existing_tables(DbBackend::Postgres, &["a", "b"]);
-        assert!(s.sql.ends_with("IN ($1, $2)"), "{}", s.sql);
-        let s = existing_tables(DbBackend::MySql, &["a", "b"]);
-        assert!(s.sql.ends_with("IN (?, ?)"), "{}", s.sql);
     }
 }

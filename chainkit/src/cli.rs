@@ -4,9 +4,13 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use std::process::ExitCode;
+
 use crate::error::Error;
+use crate::ops::ScopedReport;
+use crate::registry::Registry;
 use crate::runner::RunReport;
-use crate::status::{ChainStatus, Status};
+use crate::status::{ChainStatus, Status, StatusReport};
 
 /// Where the engine keeps its data when no `DATABASE_URL` is given: an SQLite file in the
 /// working directory, created on first run.
@@ -136,9 +140,11 @@ pub fn format_status_json(chains: &[ChainStatus]) -> String {
     serde_json::to_string_pretty(chains).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
-/// Warnings a status shows without failing: versions recorded that this build does not have.
-pub fn status_warnings(chains: &[ChainStatus]) -> Vec<String> {
-    chains
+/// Warnings a status shows without failing: versions recorded that this build does not have,
+/// and tables of namespaces no chain is registered for.
+pub fn status_warnings(report: &StatusReport) -> Vec<String> {
+    let mut out: Vec<String> = report
+        .chains
         .iter()
         .flat_map(|c| {
             c.unknown_applied.iter().map(move |v| {
@@ -149,7 +155,16 @@ pub fn status_warnings(chains: &[ChainStatus]) -> Vec<String> {
                 )
             })
         })
-        .collect()
+        .collect();
+    for u in &report.unregistered {
+        out.push(format!(
+            "warning: namespace {:?} is not registered with this engine, but its tables are in \
+             the database (a removed workflow project?): {}",
+            u.namespace,
+            u.tables.join(", ")
+        ));
+    }
+    out
 }
 
 /// An error as the binaries print it: the message, then what was applied before a failure
@@ -181,4 +196,291 @@ pub fn format_error(error: &Error) -> String {
         out.push_str("\n  the chains after it were not run");
     }
     out
+}
+
+/// The summary of a scoped `fresh`, `reset` or `refresh`.
+pub fn format_scoped_report(report: &ScopedReport) -> String {
+    let mut out = String::new();
+    for m in &report.rolled_back {
+        let _ = writeln!(out, "rolled back  {:10}  {}", m.namespace, m.migration);
+    }
+    for t in &report.dropped {
+        let _ = writeln!(out, "dropped      table {t}");
+    }
+    for m in &report.applied {
+        let _ = writeln!(out, "applied      {:10}  {}", m.namespace, m.migration);
+    }
+    let _ = writeln!(
+        out,
+        "{} rolled back, {} table(s) dropped, {} applied",
+        report.rolled_back.len(),
+        report.dropped.len(),
+        report.applied.len()
+    );
+    out
+}
+
+/// The `migrate` commands, shared by `engine migrate` and every workflow project's binary.
+/// They follow sea-orm-migration's CLI: the same subcommand names, `-u/--database-url`,
+/// `DATABASE_URL`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum MigrateCommand {
+    /// List every chain (namespace, version table) with each migration applied or pending
+    Status {
+        /// Print JSON: [{"namespace", "version_table", "migrations": [{"name", "status", "applied_at"}]}]
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply pending migrations: of one chain with --ns, else of every chain in run order
+    Up {
+        /// The chain: `engine` or a workflow project's namespace
+        #[arg(long)]
+        ns: Option<String>,
+        /// Apply at most this many migrations
+        #[arg(short = 'n', long, visible_alias = "num")]
+        steps: Option<u32>,
+    },
+    /// Roll back one chain's newest applied migrations (one unless --steps)
+    Down {
+        /// The chain: `engine` or a workflow project's namespace
+        #[arg(long)]
+        ns: Option<String>,
+        /// Roll back this many migrations
+        #[arg(short = 'n', long, visible_alias = "num", default_value_t = 1)]
+        steps: u32,
+    },
+    /// DANGEROUS: drop one chain's tables and version table, then apply the chain again.
+    /// Only that chain's tables are dropped (`ext_{ns}_*`; for the engine, the tables without
+    /// the ext_ prefix)
+    Fresh {
+        /// The chain: `engine` or a workflow project's namespace
+        #[arg(long)]
+        ns: Option<String>,
+        /// With --ns engine: first do the same to every workflow chain (reverse run order)
+        #[arg(long)]
+        all: bool,
+    },
+    /// DANGEROUS: roll back every applied migration of one chain, then drop its version table
+    Reset {
+        /// The chain: `engine` or a workflow project's namespace
+        #[arg(long)]
+        ns: Option<String>,
+        /// With --ns engine: first reset every workflow chain (reverse run order)
+        #[arg(long)]
+        all: bool,
+    },
+    /// Roll back every applied migration of one chain, then apply them all again
+    Refresh {
+        /// The chain: `engine` or a workflow project's namespace
+        #[arg(long)]
+        ns: Option<String>,
+        /// With --ns engine: first roll back every workflow chain (reverse run order)
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+impl MigrateCommand {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Status { .. } => "status",
+            Self::Up { .. } => "up",
+            Self::Down { .. } => "down",
+            Self::Fresh { .. } => "fresh",
+            Self::Reset { .. } => "reset",
+            Self::Refresh { .. } => "refresh",
+        }
+    }
+
+    fn namespace(&self) -> Option<&str> {
+        match self {
+            Self::Status { .. } => None,
+            Self::Up { ns, .. }
+            | Self::Down { ns, .. }
+            | Self::Fresh { ns, .. }
+            | Self::Reset { ns, .. }
+            | Self::Refresh { ns, .. } => ns.as_deref(),
+        }
+    }
+}
+
+/// Which chains a binary manages.
+#[derive(Debug, Clone, Copy)]
+pub enum Manages<'a> {
+    /// The engine: every chain of the registry.
+    All,
+    /// A workflow project's own binary: that one chain.
+    Only(&'a str),
+}
+
+/// Runs one `migrate` command against the database and prints its outcome.
+///
+/// # Errors
+/// Whatever the command reports; also [`Error::NamespaceRequired`] and
+/// [`Error::ForeignNamespace`] for a wrong `--ns`.
+pub async fn run_migrate(
+    registry: &Registry,
+    database: &DatabaseArgs,
+    command: MigrateCommand,
+    manages: Manages<'_>,
+) -> Result<(), Error> {
+    let asked = command.namespace().map(str::to_owned);
+    let namespace: Option<String> = match (manages, asked) {
+        (Manages::Only(own), Some(asked)) if asked != own => {
+            return Err(Error::ForeignNamespace {
+                own: own.to_owned(),
+                asked,
+            });
+        }
+        (Manages::Only(own), _) => Some(own.to_owned()),
+        (Manages::All, asked) => asked,
+    };
+    if let Some(ns) = &namespace {
+        registry.get(ns)?;
+    }
+    let required = || {
+        namespace.clone().ok_or_else(|| Error::NamespaceRequired {
+            command: command.name().to_owned(),
+            known: registry.namespaces(),
+        })
+    };
+    let db = crate::connect(&database.database_url, database.timeout()).await?;
+    let result = async {
+        match &command {
+            MigrateCommand::Status { json } => {
+                let mut report = crate::status(&db, registry).await?;
+                if let Manages::Only(own) = manages {
+                    report.chains.retain(|c| c.namespace == own);
+                }
+                for warning in status_warnings(&report) {
+                    eprintln!("{warning}");
+                }
+                if *json {
+                    println!("{}", format_status_json(&report.chains));
+                } else {
+                    print!("{}", format_status(&report.chains));
+                }
+            }
+            MigrateCommand::Up { steps, .. } => {
+                if let Manages::Only(own) = manages {
+                    let status = crate::status(&db, registry).await?;
+                    let pending = status.chains[0].pending().count();
+                    if pending > 0 {
+                        return Err(Error::EnginePending {
+                            namespace: own.to_owned(),
+                            pending,
+                        });
+                    }
+                }
+                let started = std::time::Instant::now();
+                let report = crate::up(&db, registry, namespace.as_deref(), *steps).await?;
+                print!("{}", format_run_report(&report, started.elapsed()));
+            }
+            MigrateCommand::Down { steps, .. } => {
+                let report = crate::down(&db, registry, &required()?, Some(*steps)).await?;
+                for m in &report.applied {
+                    println!("rolled back  {:10}  {}", m.namespace, m.migration);
+                }
+                println!("{} migration(s) rolled back", report.applied.len());
+            }
+            MigrateCommand::Fresh { all, .. } => {
+                let report = crate::fresh(&db, registry, &required()?, *all).await?;
+                print!("{}", format_scoped_report(&report));
+            }
+            MigrateCommand::Reset { all, .. } => {
+                let report = crate::reset(&db, registry, &required()?, *all).await?;
+                print!("{}", format_scoped_report(&report));
+            }
+            MigrateCommand::Refresh { all, .. } => {
+                let report = crate::refresh(&db, registry, &required()?, *all).await?;
+                print!("{}", format_scoped_report(&report));
+            }
+        }
+        Ok(())
+    }
+    .await;
+    db.close().await.ok();
+    result
+}
+
+/// Logs warnings and errors to stderr; `RUST_LOG` overrides.
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs `work` on a fresh async runtime; prints an error the way every binary here does and
+/// turns the outcome into the process's exit code (0 or 1).
+pub fn block_on<F>(work: F) -> ExitCode
+where
+    F: std::future::Future<Output = Result<(), Error>>,
+{
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(work) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", format_error(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The command line of a workflow project's own migration binary.
+#[derive(Debug, clap::Parser)]
+pub struct WorkflowCli {
+    #[command(flatten)]
+    database: DatabaseArgs,
+
+    #[command(subcommand)]
+    command: MigrateCommand,
+}
+
+/// The whole `main` of a workflow project's migration binary: parses the command line and
+/// runs the command on the project's own chain.
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     # let registry = || -> Result<chainkit::Registry, chainkit::Error> { unimplemented!() };
+///     chainkit::cli::workflow_main("ext-billing-migration", "billing", registry())
+/// }
+/// ```
+pub fn workflow_main(
+    bin: &'static str,
+    namespace: &str,
+    registry: Result<Registry, Error>,
+) -> ExitCode {
+    use clap::{CommandFactory, FromArgMatches};
+    let about = format!(
+        "Migrations of workflow project `{namespace}`: tables ext_{namespace}_*, version table \
+         seaql_migrations_{namespace}. Acts on this chain only."
+    );
+    let matches = WorkflowCli::command().name(bin).about(about).get_matches();
+    let cli = match WorkflowCli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    init_logging();
+    block_on(async {
+        let registry = registry?;
+        run_migrate(
+            &registry,
+            &cli.database,
+            cli.command,
+            Manages::Only(namespace),
+        )
+        .await
+    })
 }

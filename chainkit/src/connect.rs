@@ -36,6 +36,10 @@ pub async fn connect(url: &str, timeout: Duration) -> Result<DatabaseConnection,
         .connect_timeout(timeout)
         .acquire_timeout(timeout)
         .sqlx_logging(false);
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        // the database lives as long as its one connection: never let the pool close it
+        options.idle_timeout(None).max_lifetime(None);
+    }
     match tokio::time::timeout(timeout + Duration::from_secs(1), Database::connect(options)).await {
         Ok(Ok(db)) => Ok(db),
         Ok(Err(e)) => Err(fail(e.to_string())),

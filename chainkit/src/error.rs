@@ -3,6 +3,7 @@
 use sea_orm::DbErr;
 
 use crate::namespace::NamespaceRule;
+use crate::schema::TableChange;
 
 /// A migration applied by a run that later failed: what was done before the failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +96,35 @@ pub enum Error {
         /// the registered namespaces
         known: Vec<String>,
     },
+    /// A command that acts on one chain was given none.
+    #[error("{command}: which chain? pass --ns with one of: {}", known.join(", "))]
+    NamespaceRequired {
+        /// the command
+        command: String,
+        /// the registered namespaces
+        known: Vec<String>,
+    },
+    /// A workflow project's own binary was asked to act on another chain.
+    #[error(
+        "this binary manages namespace {own:?} only, not {asked:?}; use the engine's `engine migrate` for other chains"
+    )]
+    ForeignNamespace {
+        /// the binary's own namespace
+        own: String,
+        /// what was asked for
+        asked: String,
+    },
+    /// A workflow chain was run while the engine's own chain has pending migrations.
+    #[error(
+        "namespace {namespace:?}: the engine's chain has {pending} pending migration(s); run the \
+         engine first (`cargo run -p engine` or `engine migrate up --ns engine`)"
+    )]
+    EnginePending {
+        /// the workflow chain
+        namespace: String,
+        /// how many engine migrations are pending
+        pending: usize,
+    },
     /// The database could not be reached or opened.
     #[error("cannot connect to {url}: {message}")]
     Connect {
@@ -115,6 +145,45 @@ pub enum Error {
         version_table: String,
         /// the unknown version
         migration: String,
+    },
+    /// A chain's version table exists but cannot be read (wrong columns, no permission…).
+    #[error("namespace {namespace:?}: cannot read {version_table}: {source}")]
+    UnreadableVersionTable {
+        /// the chain
+        namespace: String,
+        /// its version table
+        version_table: String,
+        /// the database's error
+        #[source]
+        source: Box<DbErr>,
+    },
+    /// A migration created, altered or dropped a table outside its chain's scope.
+    #[error("{0}")]
+    Trespass(Box<Trespass>),
+    /// A scoped reset or fresh would break another chain's foreign key.
+    #[error(
+        "namespace {namespace:?}: cannot drop {to_table:?}: table {from_table:?} of another chain \
+         references it"
+    )]
+    ReferencedFromOutside {
+        /// the chain being reset
+        namespace: String,
+        /// the referencing table, outside the chain's scope
+        from_table: String,
+        /// the chain's table it references
+        to_table: String,
+    },
+    /// Resetting the engine's chain was refused while workflow chains have applied migrations.
+    #[error(
+        "namespace \"engine\": refusing to {command} the engine's chain while workflow chains have \
+         applied migrations: {}; pass --all to reset them first (in reverse order)",
+        namespaces.join(", ")
+    )]
+    WorkflowChainsApplied {
+        /// `fresh` or `reset`
+        command: String,
+        /// the workflow chains with applied migrations
+        namespaces: Vec<String>,
     },
     /// A migration failed. Migrations applied before it in the same run stay applied and are
     /// listed in `applied`.
@@ -148,6 +217,7 @@ impl Error {
     pub fn applied(&self) -> &[AppliedMigration] {
         match self {
             Self::MigrationFailed { applied, .. } => applied,
+            Self::Trespass(t) => &t.applied,
             _ => &[],
         }
     }
@@ -158,5 +228,51 @@ impl Error {
             context,
             source: Box::new(source),
         }
+    }
+}
+
+/// What the isolation guard found: a migration that created, altered or dropped tables
+/// outside its chain's scope. On PostgreSQL and SQLite it was rolled back (`left_behind` is
+/// `None`); where it could not be, `left_behind` lists every change it made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "namespace {namespace:?}: migration {migration}: {}{}",
+    trespass_list(trespasses, scope),
+    left_behind_note(left_behind.as_deref())
+)]
+pub struct Trespass {
+    /// the chain
+    pub namespace: String,
+    /// the migration
+    pub migration: String,
+    /// the chain's scope, as `ext_billing_*`
+    pub scope: String,
+    /// the tables outside the scope it changed
+    pub trespasses: Vec<TableChange>,
+    /// every change it made, when it could not be rolled back
+    pub left_behind: Option<Vec<TableChange>>,
+    /// what this run applied before, in order
+    pub applied: Vec<AppliedMigration>,
+}
+
+pub(crate) fn trespass_list(trespasses: &[TableChange], scope: &str) -> String {
+    trespasses
+        .iter()
+        .map(|c| format!("table {:?} is outside {scope} ({})", c.table, c.kind))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+pub(crate) fn left_behind_note(left_behind: Option<&[TableChange]>) -> String {
+    match left_behind {
+        None => "; the migration was rolled back and left nothing behind".to_owned(),
+        Some(changes) => format!(
+            "; it could not be rolled back and left behind: {}",
+            changes
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }

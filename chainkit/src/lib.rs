@@ -13,8 +13,10 @@ pub mod cli;
 mod connect;
 mod error;
 mod namespace;
+mod ops;
 mod registry;
 mod runner;
+mod schema;
 mod scope;
 mod status;
 pub mod testing;
@@ -27,15 +29,17 @@ use sea_orm_migration::sea_orm::DynIden;
 
 pub use chain::Chain;
 pub use connect::{DEFAULT_CONNECT_TIMEOUT, connect, redact_url};
-pub use error::{AppliedMigration, Error};
+pub use error::{AppliedMigration, Error, Trespass};
 pub use namespace::{
     ENGINE_NAMESPACE, ENGINE_VERSION_TABLE, MAX_IDENTIFIER_LEN, MAX_NAMESPACE_LEN, Namespace,
     NamespaceRule, check_namespace, table_prefix, version_table,
 };
+pub use ops::{ScopedReport, down, fresh, refresh, reset, up};
 pub use registry::{Registry, run_order};
 pub use runner::RunReport;
+pub use schema::{ChangeKind, Snapshot, TableChange, snapshot};
 pub use scope::{TableScope, is_version_table};
-pub use status::{ChainStatus, MigrationStatus, Status};
+pub use status::{ChainStatus, MigrationStatus, Status, StatusReport, Unregistered};
 
 /// The version table of the workflow project `namespace` as an identifier, for
 /// `MigratorTrait::migration_table_name`:
@@ -112,10 +116,7 @@ pub async fn migrate(db: &DatabaseConnection, registry: &Registry) -> Result<Run
 ///
 /// # Errors
 /// [`Error::Database`] when the version tables cannot be read.
-pub async fn status(
-    db: &DatabaseConnection,
-    registry: &Registry,
-) -> Result<Vec<ChainStatus>, Error> {
+pub async fn status(db: &DatabaseConnection, registry: &Registry) -> Result<StatusReport, Error> {
     let chains: Vec<&Chain> = registry.chains().iter().collect();
     status::status(db, &chains).await
 }

@@ -1,6 +1,6 @@
 //! Where each chain stands: read in one round of statements for all chains.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
@@ -81,73 +81,100 @@ pub(crate) struct Recorded {
     pub applied: BTreeMap<String, i64>,
 }
 
-/// Reads the version tables of `chains` with at most two statements, whatever their number:
-/// which version tables exist, then all their rows at once. Creates nothing.
-pub(crate) async fn read_recorded<C: ConnectionTrait>(
+/// What one read of the database found: every table, and each chain's records.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DbState {
+    /// Every base table.
+    pub tables: BTreeSet<String>,
+    /// Per chain, in the order asked.
+    pub recorded: Vec<Recorded>,
+}
+
+/// Reads the version tables of `chains` with two statements, whatever their number: the
+/// tables that exist, then the rows of every existing version table at once. Creates nothing.
+pub(crate) async fn read_state<C: ConnectionTrait>(
     db: &C,
     chains: &[&Chain],
-) -> Result<Vec<Recorded>, Error> {
+) -> Result<DbState, Error> {
     let backend = db.get_database_backend();
-    let names: Vec<&str> = chains.iter().map(|c| c.version_table()).collect();
     let rows = db
-        .query_all_raw(backend::existing_tables(backend, &names))
+        .query_all_raw(backend::list_tables(backend))
         .await
-        .map_err(Error::db("listing version tables"))?;
-    let mut existing = std::collections::HashSet::new();
+        .map_err(Error::db("listing tables"))?;
+    let mut tables = BTreeSet::new();
     for row in rows {
-        let name: String = row
-            .try_get("", "table_name")
-            .map_err(Error::db("listing version tables"))?;
-        existing.insert(name);
+        tables.insert(
+            row.try_get::<String>("", "t")
+                .map_err(Error::db("listing tables"))?,
+        );
     }
     let mut recorded: Vec<Recorded> = chains
         .iter()
         .map(|c| Recorded {
-            table_exists: existing.contains(c.version_table()),
+            table_exists: tables.contains(c.version_table()),
             applied: BTreeMap::new(),
         })
         .collect();
     let readable: Vec<(&str, &str)> = chains
         .iter()
-        .filter(|c| existing.contains(c.version_table()))
+        .filter(|c| tables.contains(c.version_table()))
         .map(|c| (c.namespace(), c.version_table()))
         .collect();
     if readable.is_empty() {
-        return Ok(recorded);
+        return Ok(DbState { tables, recorded });
     }
-    let context = || {
-        format!(
-            "reading version tables {}",
-            readable
-                .iter()
-                .map(|(_, t)| *t)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
+    let rows = match read_rows(db, &readable).await {
+        Ok(rows) => rows,
+        Err(source) => return Err(unreadable(db, &readable, source).await),
     };
-    let rows = db
-        .query_all(&backend::read_versions(&readable))
-        .await
-        .map_err(|e| Error::db(context())(e))?;
     let index: BTreeMap<&str, usize> = chains
         .iter()
         .enumerate()
         .map(|(i, c)| (c.namespace(), i))
         .collect();
-    for row in rows {
-        let read = || -> Result<(String, String, i64), sea_orm::DbErr> {
+    for (ns, version, applied_at) in rows {
+        if let Some(&i) = index.get(ns.as_str()) {
+            recorded[i].applied.insert(version, applied_at);
+        }
+    }
+    Ok(DbState { tables, recorded })
+}
+
+async fn read_rows<C: ConnectionTrait>(
+    db: &C,
+    tables: &[(&str, &str)],
+) -> Result<Vec<(String, String, i64)>, sea_orm::DbErr> {
+    let rows = db.query_all(&backend::read_versions(tables)).await?;
+    rows.into_iter()
+        .map(|row| {
             Ok((
                 row.try_get("", "chain_ns")?,
                 row.try_get("", "version")?,
                 row.try_get("", "applied_at")?,
             ))
-        };
-        let (ns, version, applied_at) = read().map_err(|e| Error::db(context())(e))?;
-        if let Some(&i) = index.get(ns.as_str()) {
-            recorded[i].applied.insert(version, applied_at);
+        })
+        .collect()
+}
+
+/// Finds which version table could not be read, reading them one by one.
+async fn unreadable<C: ConnectionTrait>(
+    db: &C,
+    tables: &[(&str, &str)],
+    source: sea_orm::DbErr,
+) -> Error {
+    for table in tables {
+        if let Err(source) = read_rows(db, std::slice::from_ref(table)).await {
+            return Error::UnreadableVersionTable {
+                namespace: table.0.to_owned(),
+                version_table: table.1.to_owned(),
+                source: Box::new(source),
+            };
         }
     }
-    Ok(recorded)
+    Error::Database {
+        context: "reading the version tables".to_owned(),
+        source: Box::new(source),
+    }
 }
 
 /// Joins a chain's migrations with what the database records.
@@ -182,19 +209,121 @@ pub(crate) fn chain_status(chain: &Chain, recorded: &Recorded) -> ChainStatus {
     }
 }
 
-/// Where every chain stands, in run order. Reads with a fixed number of statements and
-/// creates nothing, so it works on a read-only connection.
+/// Tables that look like a workflow project's but belong to no registered chain: a project
+/// that was removed from the engine, or never registered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unregistered {
+    /// The namespace the tables' names imply.
+    pub namespace: String,
+    /// Its `ext_{ns}_*` tables and `seaql_migrations_{ns}`, sorted.
+    pub tables: Vec<String>,
+}
+
+/// What `status` reports: every chain, and tables of unregistered namespaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusReport {
+    /// Every chain, in run order.
+    pub chains: Vec<ChainStatus>,
+    /// Tables no registered chain owns, grouped by the namespace their names imply.
+    pub unregistered: Vec<Unregistered>,
+}
+
+/// The namespace a table's name implies, if it looks like a workflow project's table or
+/// version table.
+pub(crate) fn implied_namespace(table: &str) -> Option<&str> {
+    let ns = if let Some(rest) = table.strip_prefix("ext_") {
+        rest.split_once('_').map(|(ns, _)| ns)?
+    } else {
+        table.strip_prefix("seaql_migrations_")?
+    };
+    crate::namespace::check_namespace(ns).ok().map(|()| ns)
+}
+
+/// Groups the tables of unregistered namespaces.
+pub(crate) fn unregistered(tables: &BTreeSet<String>, chains: &[&Chain]) -> Vec<Unregistered> {
+    let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for table in tables {
+        if let Some(ns) = implied_namespace(table)
+            && !chains.iter().any(|c| c.namespace() == ns)
+        {
+            found.entry(ns.to_owned()).or_default().push(table.clone());
+        }
+    }
+    found
+        .into_iter()
+        .map(|(namespace, tables)| Unregistered { namespace, tables })
+        .collect()
+}
+
+/// Where every chain stands, in run order, and which tables belong to no registered chain.
+/// Reads with a fixed number of statements and creates nothing, so it works on a read-only
+/// connection.
 ///
 /// # Errors
-/// [`Error::Database`] when the version tables cannot be read.
-pub async fn status<C: ConnectionTrait>(
-    db: &C,
-    chains: &[&Chain],
-) -> Result<Vec<ChainStatus>, Error> {
-    let recorded = read_recorded(db, chains).await?;
-    Ok(chains
-        .iter()
-        .zip(&recorded)
-        .map(|(c, r)| chain_status(c, r))
-        .collect())
+/// [`Error::UnreadableVersionTable`] naming the chain whose records cannot be read;
+/// [`Error::Database`] when the catalog cannot be read.
+pub async fn status<C: ConnectionTrait>(db: &C, chains: &[&Chain]) -> Result<StatusReport, Error> {
+    let state = read_state(db, chains).await?;
+    Ok(StatusReport {
+        chains: chains
+            .iter()
+            .zip(&state.recorded)
+            .map(|(c, r)| chain_status(c, r))
+            .collect(),
+        unregistered: unregistered(&state.tables, chains),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_imply_a_namespace_only_when_it_is_valid() {
+        assert_eq!(implied_namespace("ext_billing_invoices"), Some("billing"));
+        assert_eq!(
+            implied_namespace("seaql_migrations_billing"),
+            Some("billing")
+        );
+        assert_eq!(implied_namespace("seaql_migrations"), None);
+        assert_eq!(implied_namespace("seaql_migrations_in_progress"), None);
+        assert_eq!(implied_namespace("users"), None);
+        assert_eq!(implied_namespace("ext_Bad_x"), None);
+        assert_eq!(implied_namespace("ext_nounderscore"), None);
+    }
+
+    #[test]
+    fn tables_of_unregistered_namespaces_are_grouped() {
+        let tables: BTreeSet<String> = [
+            "users",
+            "ext_template_requests",
+            "seaql_migrations_template",
+            "ext_gone_a",
+            "ext_gone_b",
+            "seaql_migrations_gone",
+            "seaql_migrations_other",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        let template = crate::testing::sql_chain("template", vec![]);
+        let found = unregistered(&tables, &[&template]);
+        assert_eq!(
+            found,
+            [
+                Unregistered {
+                    namespace: "gone".into(),
+                    tables: vec![
+                        "ext_gone_a".into(),
+                        "ext_gone_b".into(),
+                        "seaql_migrations_gone".into()
+                    ],
+                },
+                Unregistered {
+                    namespace: "other".into(),
+                    tables: vec!["seaql_migrations_other".into()],
+                },
+            ]
+        );
+    }
 }

@@ -1,4 +1,5 @@
-//! Fresh databases for tests, on every backend the environment offers.
+//! Fresh databases for tests, on every backend the environment offers, and the helpers
+//! every workflow project's tests use: [`migrated_databases`] and [`assert_round_trip`].
 //!
 //! SQLite always (a temporary file, so other processes can open it too); PostgreSQL when
 //! `TEST_POSTGRES_URL` is set and MySQL/MariaDB when `TEST_MYSQL_URL` is set, each test getting
@@ -315,4 +316,131 @@ pub async fn table_names<C: ConnectionTrait>(db: &C) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// A database with the engine chain and one workflow chain applied; see [`migrated_databases`].
+#[derive(Debug)]
+pub struct MigratedDatabase {
+    /// Its backend.
+    pub backend: Backend,
+    /// The connection (one connection: an in-memory SQLite database lives as long as it).
+    pub db: DatabaseConnection,
+    server: Option<TestDatabase>,
+}
+
+impl MigratedDatabase {
+    /// Closes the connection and removes the database.
+    pub async fn close(self) {
+        self.db.close().await.ok();
+        if let Some(server) = self.server {
+            server.drop_database().await;
+        }
+    }
+}
+
+/// For each available backend (see [`Backend::available`]), a fresh database with the engine
+/// chain and the chain `namespace` applied: SQLite in memory, and a database of its own on
+/// the PostgreSQL and MySQL servers of `TEST_POSTGRES_URL` / `TEST_MYSQL_URL`.
+///
+/// ```no_run
+/// # async fn t() {
+/// # let registry: chainkit::Registry = unimplemented!();
+/// for db in chainkit::testing::migrated_databases(&registry, "billing").await {
+///     // ... use db.db ...
+///     db.close().await;
+/// }
+/// # }
+/// ```
+///
+/// # Panics
+/// When a database cannot be created or a migration fails: the message names which.
+pub async fn migrated_databases(
+    registry: &crate::Registry,
+    namespace: &str,
+) -> Vec<MigratedDatabase> {
+    let mut out = Vec::new();
+    for backend in Backend::available() {
+        let (db, server) = match backend {
+            Backend::Sqlite => {
+                let db = crate::connect("sqlite::memory:", crate::DEFAULT_CONNECT_TIMEOUT)
+                    .await
+                    .expect("opening an in-memory SQLite database");
+                (db, None)
+            }
+            _ => {
+                let server = TestDatabase::create(backend).await;
+                (server.connect().await, Some(server))
+            }
+        };
+        let chains = [
+            registry.engine(),
+            registry.get(namespace).unwrap_or_else(|e| panic!("{e}")),
+        ];
+        crate::runner::up(&db, &chains, None)
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        out.push(MigratedDatabase {
+            backend,
+            db,
+            server,
+        });
+    }
+    out
+}
+
+/// Asserts that the chain `namespace` round-trips on `db`: applies it fully, rolls it back
+/// to zero, and applies it again. After the rollback none of its tables may remain and no
+/// other table may have changed; after the second apply the schema must equal the schema
+/// after the first.
+///
+/// # Panics
+/// When a step fails, or the schemas differ: the message names the tables.
+pub async fn assert_round_trip(
+    db: &DatabaseConnection,
+    registry: &crate::Registry,
+    namespace: &str,
+) {
+    let chain = registry.get(namespace).unwrap_or_else(|e| panic!("{e}"));
+    let backend = db.get_database_backend();
+    crate::runner::up(db, &[chain], None)
+        .await
+        .unwrap_or_else(|e| panic!("{backend:?}: up: {e}"));
+    let applied = crate::snapshot(db).await.unwrap_or_else(|e| panic!("{e}"));
+    crate::runner::down(db, chain, None)
+        .await
+        .unwrap_or_else(|e| panic!("{backend:?}: down to zero: {e}"));
+    let empty = crate::snapshot(db).await.unwrap_or_else(|e| panic!("{e}"));
+    let scope = chain.scope();
+    let left: Vec<&str> = empty.tables().filter(|t| scope.contains(t)).collect();
+    assert!(
+        left.is_empty(),
+        "{backend:?}: namespace {namespace:?}: after rolling back every migration these tables remain: {}",
+        left.join(", ")
+    );
+    let outside =
+        |s: &crate::Snapshot| s.filtered(|t| !scope.contains(t) && t != chain.version_table());
+    let touched = outside(&applied).changes(&outside(&empty));
+    assert!(
+        touched.is_empty(),
+        "{backend:?}: namespace {namespace:?}: rolling back changed tables outside the chain: {}",
+        touched
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    crate::runner::up(db, &[chain], None)
+        .await
+        .unwrap_or_else(|e| panic!("{backend:?}: up again: {e}"));
+    let again = crate::snapshot(db).await.unwrap_or_else(|e| panic!("{e}"));
+    let differ = applied.changes(&again);
+    assert!(
+        differ.is_empty(),
+        "{backend:?}: namespace {namespace:?}: the schema after up, down, up differs from after the first up: {}",
+        differ
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 }

@@ -121,7 +121,7 @@ async fn a_fresh_database_gets_every_chain_in_order_and_a_second_run_applies_not
         assert!(again.applied.is_empty(), "{}", test_db.backend);
         assert_eq!(
             again.chains,
-            chainkit::status(&db, &registry).await.unwrap()
+            chainkit::status(&db, &registry).await.unwrap().chains
         );
         db.close().await.ok();
         test_db.drop_database().await;

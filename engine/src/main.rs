@@ -4,8 +4,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use chainkit::cli::{
-    DatabaseArgs, format_error, format_run_report, format_status, format_status_json,
-    status_warnings,
+    DatabaseArgs, Manages, MigrateCommand, block_on, format_run_report, init_logging, run_migrate,
 };
 use clap::{Parser, Subcommand};
 
@@ -23,54 +22,22 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Inspect and manage the migration chains
+    /// Inspect and manage the migration chains, one chain at a time (--ns)
     #[command(subcommand)]
-    Migrate(Migrate),
-}
-
-#[derive(Debug, Subcommand)]
-enum Migrate {
-    /// List every chain (namespace, version table) with each migration applied or pending
-    Status {
-        /// Print JSON: [{"namespace", "version_table", "migrations": [{"name", "status", "applied_at"}]}]
-        #[arg(long)]
-        json: bool,
-    },
+    Migrate(MigrateCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("{}", format_error(&e));
-            ExitCode::FAILURE
-        }
-    }
+    init_logging();
+    block_on(run(cli))
 }
 
-async fn run(cli: Cli) -> Result<ExitCode, chainkit::Error> {
+async fn run(cli: Cli) -> Result<(), chainkit::Error> {
     let registry = engine::registry()?;
-    let url = &cli.database.database_url;
     match cli.command {
         None => {
+            let url = &cli.database.database_url;
             let started = Instant::now();
             println!("database: {}", chainkit::redact_url(url));
             let options = chainkit::StartupOptions {
@@ -78,21 +45,10 @@ async fn run(cli: Cli) -> Result<ExitCode, chainkit::Error> {
             };
             let report = chainkit::startup(url, &registry, &options).await?;
             print!("{}", format_run_report(&report, started.elapsed()));
+            Ok(())
         }
-        Some(Command::Migrate(Migrate::Status { json })) => {
-            let db = chainkit::connect(url, cli.database.timeout()).await?;
-            let chains = chainkit::status(&db, &registry).await;
-            db.close().await.ok();
-            let chains = chains?;
-            for warning in status_warnings(&chains) {
-                eprintln!("{warning}");
-            }
-            if json {
-                println!("{}", format_status_json(&chains));
-            } else {
-                print!("{}", format_status(&chains));
-            }
+        Some(Command::Migrate(command)) => {
+            run_migrate(&registry, &cli.database, command, Manages::All).await
         }
     }
-    Ok(ExitCode::SUCCESS)
 }

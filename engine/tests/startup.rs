@@ -235,3 +235,69 @@ fn a_bad_database_url_is_one_line_without_the_password() {
     assert_eq!(run.status.code(), Some(1));
     assert!(text(&run.stderr).starts_with("error: cannot connect to not a url: unsupported URL"));
 }
+
+#[tokio::test]
+async fn scoped_commands_of_the_binary_leave_the_engine_tables_alone() {
+    for test_db in TestDatabase::all().await {
+        let backend = test_db.backend;
+        assert!(engine(&test_db.url, &[]).status.success());
+        let db = test_db.connect().await;
+        db.execute_unprepared(
+            "INSERT INTO users (id, username, display_name, created_at) \
+             VALUES (1, 'ada', 'Ada', '2026-01-01 00:00:00')",
+        )
+        .await
+        .unwrap();
+        db.close().await.ok();
+
+        let fresh = engine(&test_db.url, &["migrate", "fresh", "--ns", "template"]);
+        assert!(fresh.status.success(), "{backend}: {}", text(&fresh.stderr));
+        let out = text(&fresh.stdout);
+        assert!(
+            out.contains("dropped      table ext_template_requests"),
+            "{out}"
+        );
+        assert!(out.contains("3 table(s) dropped, 2 applied"), "{out}");
+
+        let refused = engine(&test_db.url, &["migrate", "reset", "--ns", "engine"]);
+        assert_eq!(refused.status.code(), Some(1));
+        assert!(
+            text(&refused.stderr).contains("workflow chains have applied migrations: template"),
+            "{}",
+            text(&refused.stderr)
+        );
+        let no_ns = engine(&test_db.url, &["migrate", "down"]);
+        assert_eq!(no_ns.status.code(), Some(1));
+        assert_eq!(
+            text(&no_ns.stderr).trim(),
+            "error: down: which chain? pass --ns with one of: engine, template"
+        );
+
+        let db = test_db.connect().await;
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM users",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.try_get::<i64>("", "n").unwrap(), 1, "{backend}");
+        // a removed workflow project's leftovers are reported, not fatal
+        db.execute_unprepared("CREATE TABLE ext_gone_things (id INTEGER PRIMARY KEY)")
+            .await
+            .unwrap();
+        db.close().await.ok();
+        let status = engine(&test_db.url, &["migrate", "status"]);
+        assert!(status.status.success());
+        assert!(
+            text(&status.stderr).contains(
+                "warning: namespace \"gone\" is not registered with this engine, but its tables \
+                 are in the database (a removed workflow project?): ext_gone_things"
+            ),
+            "{}",
+            text(&status.stderr)
+        );
+        test_db.drop_database().await;
+    }
+}

@@ -34,3 +34,11 @@ impl MigratorTrait for Migrator {
 pub fn chain() -> chainkit::Chain {
     chainkit::Chain::workflow::<Migrator>(NAMESPACE).entity_tables(ext_template::entity_tables())
 }
+
+/// The engine's chain and this one: what this project's own binary and tests run against.
+///
+/// # Errors
+/// A namespace or scope rule this project breaks.
+pub fn registry() -> Result<chainkit::Registry, chainkit::Error> {
+    chainkit::Registry::new(engine_migration::chain(), [chain()])
+}

@@ -1,0 +1,66 @@
+//! This project's own migration binary acts on its chain only.
+
+use std::process::{Command, Output};
+
+use chainkit::testing::TestDatabase;
+
+fn cli(url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ext-template-migration"))
+        .arg("-u")
+        .arg(url)
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("running ext-template-migration")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn the_binary_manages_only_its_own_chain() {
+    for test_db in TestDatabase::all().await {
+        let backend = test_db.backend;
+        let up = cli(&test_db.url, &["up"]);
+        assert_eq!(up.status.code(), Some(1), "{backend}");
+        assert!(
+            text(&up.stderr).contains("the engine's chain has 2 pending migration(s)"),
+            "{}",
+            text(&up.stderr)
+        );
+
+        let db = test_db.connect().await;
+        let registry = ext_template_migration::registry().unwrap();
+        chainkit::up(&db, &registry, Some("engine"), None)
+            .await
+            .unwrap();
+        db.close().await.ok();
+
+        let up = cli(&test_db.url, &["up"]);
+        assert!(up.status.success(), "{backend}: {}", text(&up.stderr));
+        let down = cli(&test_db.url, &["down", "-n", "1"]);
+        assert!(down.status.success(), "{backend}: {}", text(&down.stderr));
+        assert!(text(&down.stdout).contains("m20260215_000001_add_request_status"));
+
+        let status = cli(&test_db.url, &["status", "--json"]);
+        let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+        let chains = json.as_array().unwrap();
+        assert_eq!(chains.len(), 1);
+        assert_eq!(chains[0]["namespace"], "template");
+        assert_eq!(chains[0]["migrations"][1]["status"], "pending");
+
+        let foreign = cli(&test_db.url, &["fresh", "--ns", "engine"]);
+        assert_eq!(foreign.status.code(), Some(1));
+        assert!(text(&foreign.stderr).contains("manages namespace \"template\" only"));
+
+        let reset = cli(&test_db.url, &["reset"]);
+        assert!(reset.status.success(), "{backend}: {}", text(&reset.stderr));
+        let db = test_db.connect().await;
+        let tables = chainkit::testing::table_names(&db).await;
+        assert!(!tables.iter().any(|t| t.contains("template")), "{tables:?}");
+        assert!(tables.contains(&"workflow_instances".to_owned()));
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}
