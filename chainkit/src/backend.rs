@@ -27,23 +27,112 @@ pub(crate) fn batch_transactions(backend: DbBackend) -> bool {
     transactional_ddl(backend)
 }
 
+/// The table recording migrations that started outside a transaction and have not finished:
+/// a row here after a crash means the migration may be half-done. Its name cannot be a
+/// chain's version table (`in_progress` is not a valid namespace).
+pub(crate) const PROGRESS_TABLE: &str = "seaql_migrations_in_progress";
+
 /// One statement reading every row of the given version tables, tagged with the chain's
-/// namespace in a `chain_ns` column. `tables` must not be empty.
-pub(crate) fn read_versions(tables: &[(&str, &str)]) -> SelectStatement {
-    let select = |(namespace, table): &(&str, &str)| -> SelectStatement {
+/// namespace in a `chain_ns` column and `applied` in a `kind` column; with `progress`, also
+/// the rows of [`PROGRESS_TABLE`], whose `kind` is the direction (`up` or `down`). `tables`
+/// must not be empty unless `progress` is set.
+pub(crate) fn read_versions(tables: &[(&str, &str)], progress: bool) -> SelectStatement {
+    let mut selects = tables.iter().map(|(namespace, table)| {
         // namespaces are [a-z0-9]+ (checked by the registry), so the literal is safe
         Query::select()
             .expr_as(Expr::cust(format!("'{namespace}'")), Alias::new("chain_ns"))
             .column(Alias::new("version"))
             .column(Alias::new("applied_at"))
+            .expr_as(Expr::cust("'applied'"), Alias::new("kind"))
             .from(Alias::new(*table))
             .to_owned()
-    };
-    let mut query = select(&tables[0]);
-    for table in &tables[1..] {
-        query.union(UnionType::All, select(table));
+    });
+    let progress = progress.then(|| {
+        Query::select()
+            .expr_as(Expr::col(Alias::new("namespace")), Alias::new("chain_ns"))
+            .column(Alias::new("version"))
+            .expr_as(
+                Expr::col(Alias::new("started_at")),
+                Alias::new("applied_at"),
+            )
+            .expr_as(Expr::col(Alias::new("direction")), Alias::new("kind"))
+            .from(Alias::new(PROGRESS_TABLE))
+            .to_owned()
+    });
+    let mut query = selects
+        .next()
+        .or_else(|| progress.clone())
+        .expect("something to read");
+    for select in selects {
+        query.union(UnionType::All, select);
+    }
+    if let Some(p) = progress
+        && !tables.is_empty()
+    {
+        query.union(UnionType::All, p);
     }
     query
+}
+
+/// `CREATE TABLE IF NOT EXISTS` for [`PROGRESS_TABLE`].
+pub(crate) fn create_progress_table() -> TableCreateStatement {
+    use sea_orm::sea_query::ColumnDef;
+    Table::create()
+        .table(Alias::new(PROGRESS_TABLE))
+        .if_not_exists()
+        .col(
+            ColumnDef::new(Alias::new("namespace"))
+                .string_len(64)
+                .not_null()
+                .primary_key(),
+        )
+        .col(
+            ColumnDef::new(Alias::new("version"))
+                .string_len(255)
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new(Alias::new("direction"))
+                .string_len(8)
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new(Alias::new("started_at"))
+                .big_integer()
+                .not_null(),
+        )
+        .to_owned()
+}
+
+/// Records that `migration` of `namespace` starts outside a transaction.
+pub(crate) fn insert_progress(
+    namespace: &str,
+    migration: &str,
+    direction: &str,
+) -> sea_orm::sea_query::InsertStatement {
+    Query::insert()
+        .into_table(Alias::new(PROGRESS_TABLE))
+        .columns([
+            Alias::new("namespace"),
+            Alias::new("version"),
+            Alias::new("direction"),
+            Alias::new("started_at"),
+        ])
+        .values_panic([
+            namespace.into(),
+            migration.into(),
+            direction.into(),
+            now_unix().into(),
+        ])
+        .to_owned()
+}
+
+/// Clears the progress record of `namespace`.
+pub(crate) fn delete_progress(namespace: &str) -> sea_orm::sea_query::DeleteStatement {
+    Query::delete()
+        .from_table(Alias::new(PROGRESS_TABLE))
+        .and_where(Expr::col(Alias::new("namespace")).eq(namespace))
+        .to_owned()
 }
 
 /// `CREATE TABLE IF NOT EXISTS` for a version table, in sea-orm-migration's own format.
@@ -239,10 +328,13 @@ mod tests {
 
     #[test]
     fn all_version_tables_are_read_in_one_statement() {
-        let q = read_versions(&[
-            ("engine", "seaql_migrations"),
-            ("acme", "seaql_migrations_acme"),
-        ]);
+        let q = read_versions(
+            &[
+                ("engine", "seaql_migrations"),
+                ("acme", "seaql_migrations_acme"),
+            ],
+            false,
+        );
         let pg = q.to_string(PostgresQueryBuilder);
         assert_eq!(pg.matches("SELECT").count(), 2);
         assert!(pg.contains("UNION ALL"));

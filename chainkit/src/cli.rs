@@ -33,12 +33,29 @@ pub struct DatabaseArgs {
     /// Seconds to wait for the database connection before giving up
     #[arg(long, value_name = "SECONDS", default_value_t = 10, global = true)]
     pub connect_timeout: u64,
+
+    /// Seconds to wait for the migration lock while another engine holds it
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, global = true)]
+    pub lock_timeout: u64,
 }
 
 impl DatabaseArgs {
     /// The connect timeout as a duration.
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.connect_timeout)
+    }
+
+    /// The lock timeout as a duration.
+    pub fn lock_timeout(&self) -> Duration {
+        Duration::from_secs(self.lock_timeout)
+    }
+
+    /// The startup options these arguments describe.
+    pub fn startup_options(&self) -> crate::StartupOptions {
+        crate::StartupOptions {
+            connect_timeout: self.timeout(),
+            lock_timeout: self.lock_timeout(),
+        }
     }
 }
 
@@ -146,16 +163,25 @@ pub fn status_warnings(report: &StatusReport) -> Vec<String> {
     let mut out: Vec<String> = report
         .chains
         .iter()
-        .flat_map(|c| {
-            c.unknown_applied.iter().map(move |v| {
+        .filter_map(|c| {
+            c.interrupted.as_ref().map(|i| {
                 format!(
-                    "warning: namespace {:?}: {} records migration {v}, which this build does not \
-                     have (the database was migrated by a newer build)",
-                    c.namespace, c.version_table
+                    "warning: namespace {:?}: migration {} did not finish ({}); run `engine \
+                     migrate resolve --ns {} {} --applied|--rolled-back` once the schema is checked",
+                    c.namespace, i.migration, i.direction, c.namespace, i.migration
                 )
             })
         })
         .collect();
+    out.extend(report.chains.iter().flat_map(|c| {
+        c.unknown_applied.iter().map(move |v| {
+            format!(
+                "warning: namespace {:?}: {} records migration {v}, which this build does not \
+                     have (the database was migrated by a newer build)",
+                c.namespace, c.version_table
+            )
+        })
+    }));
     for u in &report.unregistered {
         out.push(format!(
             "warning: namespace {:?} is not registered with this engine, but its tables are in \
@@ -165,6 +191,20 @@ pub fn status_warnings(report: &StatusReport) -> Vec<String> {
         ));
     }
     out
+}
+
+fn error_namespace(error: &Error) -> &str {
+    match error {
+        Error::MigrationFailed { namespace, .. } => namespace,
+        _ => "",
+    }
+}
+
+fn error_migration(error: &Error) -> &str {
+    match error {
+        Error::MigrationFailed { migration, .. } => migration,
+        _ => "",
+    }
 }
 
 /// An error as the binaries print it: the message, then what was applied before a failure
@@ -180,9 +220,13 @@ pub fn format_error(error: &Error) -> String {
         if *rolled_back {
             out.push_str("\n  the failed migration was rolled back: it left nothing behind");
         } else {
-            out.push_str(
-                "\n  this backend cannot roll back DDL: statements of the failed migration that \
-                 ran before the error remain; check the schema before running again",
+            let _ = write!(
+                out,
+                "\n  it ran outside a transaction (MySQL cannot roll back DDL): statements that ran \
+                 before the error remain. Check the schema, then run `engine migrate resolve --ns \
+                 {} {} --applied` or `--rolled-back`; until then the chain refuses to run",
+                error_namespace(error),
+                error_migration(error)
             );
         }
         if applied.is_empty() {
@@ -269,6 +313,25 @@ pub enum MigrateCommand {
         #[arg(long)]
         all: bool,
     },
+    /// Settle a migration that did not finish (after a crash, or a failure on MySQL): after
+    /// checking the schema, record it as applied or as not applied
+    Resolve {
+        /// The chain: `engine` or a workflow project's namespace
+        #[arg(long)]
+        ns: Option<String>,
+        /// The migration, e.g. m20260201_000001_create_requests
+        migration: String,
+        /// It completed: record it as applied
+        #[arg(
+            long,
+            conflicts_with = "rolled_back",
+            required_unless_present = "rolled_back"
+        )]
+        applied: bool,
+        /// Nothing of it remains: record it as not applied
+        #[arg(long)]
+        rolled_back: bool,
+    },
     /// Roll back every applied migration of one chain, then apply them all again
     Refresh {
         /// The chain: `engine` or a workflow project's namespace
@@ -289,6 +352,7 @@ impl MigrateCommand {
             Self::Fresh { .. } => "fresh",
             Self::Reset { .. } => "reset",
             Self::Refresh { .. } => "refresh",
+            Self::Resolve { .. } => "resolve",
         }
     }
 
@@ -299,7 +363,8 @@ impl MigrateCommand {
             | Self::Down { ns, .. }
             | Self::Fresh { ns, .. }
             | Self::Reset { ns, .. }
-            | Self::Refresh { ns, .. } => ns.as_deref(),
+            | Self::Refresh { ns, .. }
+            | Self::Resolve { ns, .. } => ns.as_deref(),
         }
     }
 }
@@ -345,6 +410,16 @@ pub async fn run_migrate(
         })
     };
     let db = crate::connect(&database.database_url, database.timeout()).await?;
+    let held = match command {
+        MigrateCommand::Status { .. } => None,
+        _ => match crate::lock(&db, database.lock_timeout()).await {
+            Ok(held) => Some(held),
+            Err(e) => {
+                db.close().await.ok();
+                return Err(e);
+            }
+        },
+    };
     let result = async {
         match &command {
             MigrateCommand::Status { json } => {
@@ -395,12 +470,31 @@ pub async fn run_migrate(
                 let report = crate::refresh(&db, registry, &required()?, *all).await?;
                 print!("{}", format_scoped_report(&report));
             }
+            MigrateCommand::Resolve {
+                migration, applied, ..
+            } => {
+                let ns = required()?;
+                let resolution = if *applied {
+                    crate::Resolution::Applied
+                } else {
+                    crate::Resolution::RolledBack
+                };
+                crate::resolve(&db, registry, &ns, migration, resolution).await?;
+                println!(
+                    "namespace {ns:?}: migration {migration} recorded as {}",
+                    if *applied { "applied" } else { "not applied" }
+                );
+            }
         }
         Ok(())
     }
     .await;
+    let released = match held {
+        Some(held) => held.release(&db).await,
+        None => Ok(()),
+    };
     db.close().await.ok();
-    result
+    result.and(released)
 }
 
 /// Logs warnings and errors to stderr; `RUST_LOG` overrides.

@@ -35,6 +35,8 @@ pub async fn connect(url: &str, timeout: Duration) -> Result<DatabaseConnection,
         .min_connections(1)
         .connect_timeout(timeout)
         .acquire_timeout(timeout)
+        .test_before_acquire(false)
+        .set_application_name(format!("chainkit migrate (pid {})", std::process::id()))
         .sqlx_logging(false);
     if url.contains(":memory:") || url.contains("mode=memory") {
         // the database lives as long as its one connection: never let the pool close it

@@ -125,6 +125,51 @@ pub enum Error {
         /// how many engine migrations are pending
         pending: usize,
     },
+    /// Another engine held the migration lock for longer than the lock timeout.
+    #[error(
+        "timed out after {}s waiting for the migration lock, held by {}; another engine is \
+         migrating this database (raise --lock-timeout to wait longer)",
+        waited.as_secs(),
+        holder.as_deref().unwrap_or("another engine")
+    )]
+    LockTimeout {
+        /// how long it waited
+        waited: std::time::Duration,
+        /// who holds it, where the database tells
+        holder: Option<String>,
+    },
+    /// The migration lock could not be asked for.
+    #[error("migration lock: {message}")]
+    Lock {
+        /// what went wrong
+        message: String,
+    },
+    /// A migration that ran outside a transaction did not finish: the process died, or it
+    /// failed where DDL cannot be rolled back. Part of it may remain.
+    #[error(
+        "namespace {namespace:?}: migration {migration} did not finish ({direction}, started at \
+         unix time {started_at}); it ran outside a transaction, so part of it may remain. Check \
+         the schema, then run `engine migrate resolve --ns {namespace} {migration} --applied` if \
+         it completed, or `--rolled-back` if nothing of it remains"
+    )]
+    Interrupted {
+        /// the chain
+        namespace: String,
+        /// the migration
+        migration: String,
+        /// `up` or `down`
+        direction: String,
+        /// when it started, in seconds since the Unix epoch
+        started_at: i64,
+    },
+    /// A chain has no migration of this name.
+    #[error("namespace {namespace:?}: no migration named {migration}")]
+    UnknownMigration {
+        /// the chain
+        namespace: String,
+        /// what was asked for
+        migration: String,
+    },
     /// The database could not be reached or opened.
     #[error("cannot connect to {url}: {message}")]
     Connect {

@@ -12,6 +12,7 @@ mod chain;
 pub mod cli;
 mod connect;
 mod error;
+mod lock;
 mod namespace;
 mod ops;
 mod registry;
@@ -30,11 +31,12 @@ use sea_orm_migration::sea_orm::DynIden;
 pub use chain::Chain;
 pub use connect::{DEFAULT_CONNECT_TIMEOUT, connect, redact_url};
 pub use error::{AppliedMigration, Error, Trespass};
+pub use lock::{DEFAULT_LOCK_TIMEOUT, MigrationLock, lock};
 pub use namespace::{
     ENGINE_NAMESPACE, ENGINE_VERSION_TABLE, MAX_IDENTIFIER_LEN, MAX_NAMESPACE_LEN, Namespace,
     NamespaceRule, check_namespace, table_prefix, version_table,
 };
-pub use ops::{ScopedReport, down, fresh, refresh, reset, up};
+pub use ops::{Resolution, ScopedReport, down, fresh, refresh, reset, resolve, up};
 pub use registry::{Registry, run_order};
 pub use runner::RunReport;
 pub use schema::{ChangeKind, Snapshot, TableChange, snapshot};
@@ -58,17 +60,20 @@ pub fn version_table_iden(namespace: &str) -> DynIden {
     Alias::new(version_table(namespace)).into_iden()
 }
 
-/// How the startup sequence connects.
+/// How the startup sequence connects and waits.
 #[derive(Debug, Clone)]
 pub struct StartupOptions {
     /// How long connecting may take.
     pub connect_timeout: Duration,
+    /// How long to wait for the migration lock while another engine holds it.
+    pub lock_timeout: Duration,
 }
 
 impl Default for StartupOptions {
     fn default() -> Self {
         Self {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
         }
     }
 }
@@ -93,12 +98,13 @@ pub async fn startup(
     options: &StartupOptions,
 ) -> Result<RunReport, Error> {
     let db = connect(url, options.connect_timeout).await?;
-    let result = migrate(&db, registry).await;
+    let result = migrate_with(&db, registry, options.lock_timeout).await;
     db.close().await.ok();
     result
 }
 
-/// Runs the engine chain, then every workflow project's chain, on an open connection.
+/// Runs the engine chain, then every workflow project's chain, on an open connection, under
+/// the migration lock (waiting at most [`DEFAULT_LOCK_TIMEOUT`]).
 ///
 /// Nothing runs if any version table records a migration this build does not have. If the
 /// engine chain fails no workflow chain runs; if a workflow chain fails the chains after it
@@ -108,8 +114,25 @@ pub async fn startup(
 /// [`Error::UnknownAppliedMigration`], [`Error::MigrationFailed`] (with the migrations applied
 /// before the failure), [`Error::Database`].
 pub async fn migrate(db: &DatabaseConnection, registry: &Registry) -> Result<RunReport, Error> {
+    migrate_with(db, registry, DEFAULT_LOCK_TIMEOUT).await
+}
+
+/// [`migrate`], waiting at most `lock_timeout` for the migration lock.
+///
+/// # Errors
+/// As [`migrate`], and [`Error::LockTimeout`].
+pub async fn migrate_with(
+    db: &DatabaseConnection,
+    registry: &Registry,
+    lock_timeout: Duration,
+) -> Result<RunReport, Error> {
+    let held = lock(db, lock_timeout).await?;
     let chains: Vec<&Chain> = registry.chains().iter().collect();
-    runner::up(db, &chains, None).await
+    let result = runner::up(db, &chains, None).await;
+    let released = held.release(db).await;
+    let report = result?;
+    released?;
+    Ok(report)
 }
 
 /// Where every chain of the registry stands, without changing anything.

@@ -124,6 +124,9 @@ pub async fn fresh(
     let mut report = ScopedReport::default();
     for chain in &chains {
         report.dropped.extend(drop_chain_tables(db, chain).await?);
+        if chain.is_engine() {
+            report.dropped.extend(drop_progress_table(db).await?);
+        }
     }
     let mut order = chains.clone();
     order.reverse();
@@ -154,8 +157,32 @@ pub async fn reset(
                 chain.namespace()
             )))?;
         report.dropped.push(table.to_owned());
+        if chain.is_engine() {
+            report.dropped.extend(drop_progress_table(db).await?);
+        }
     }
     Ok(report)
+}
+
+/// Drops the shared progress table once the engine's chain is gone (it is empty then: a run
+/// refuses to start while it records an unfinished migration).
+async fn drop_progress_table(db: &DatabaseConnection) -> Result<Option<String>, Error> {
+    let backend = db.get_database_backend();
+    let tables = db
+        .query_all_raw(backend::list_tables(backend))
+        .await
+        .map_err(Error::db("listing tables"))?;
+    let exists = tables.iter().any(|row| {
+        row.try_get::<String>("", "t")
+            .is_ok_and(|t| t == backend::PROGRESS_TABLE)
+    });
+    if !exists {
+        return Ok(None);
+    }
+    db.execute(&backend::drop_version_table(backend::PROGRESS_TABLE))
+        .await
+        .map_err(Error::db(format!("dropping {}", backend::PROGRESS_TABLE)))?;
+    Ok(Some(backend::PROGRESS_TABLE.to_owned()))
 }
 
 /// Rolls back every applied migration of one chain, then applies them all again. For the
@@ -327,4 +354,69 @@ mod tests {
             ["ext_a_items", "ext_a_zones", "ext_a_orders"]
         );
     }
+}
+
+/// What `resolve` records about a migration that did not finish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// It completed: record it as applied.
+    Applied,
+    /// Nothing of it remains: record it as not applied.
+    RolledBack,
+}
+
+/// Settles a migration that did not finish (see [`Error::Interrupted`]) after a person has
+/// checked the schema: records it as applied or as not applied, and clears the record that
+/// it was running. Also works on a migration with no such record, to correct the version table
+/// by hand.
+///
+/// # Errors
+/// [`Error::UnknownNamespace`], [`Error::UnknownMigration`], [`Error::Database`].
+pub async fn resolve(
+    db: &DatabaseConnection,
+    registry: &Registry,
+    namespace: &str,
+    migration: &str,
+    resolution: Resolution,
+) -> Result<(), Error> {
+    let chain = registry.get(namespace)?;
+    if !chain.migration_names().iter().any(|m| m == migration) {
+        return Err(Error::UnknownMigration {
+            namespace: namespace.to_owned(),
+            migration: migration.to_owned(),
+        });
+    }
+    let backend = db.get_database_backend();
+    let context = format!("namespace {namespace:?}: resolving {migration}");
+    let state = crate::status::read_state(db, &[chain]).await?;
+    let table = chain.version_table();
+    if !state.recorded[0].table_exists {
+        db.execute(&backend::create_version_table(backend, table))
+            .await
+            .map_err(Error::db(context.clone()))?;
+    }
+    let applied = state.recorded[0].applied.contains_key(migration);
+    match resolution {
+        Resolution::Applied if !applied => {
+            db.execute(&backend::insert_version(
+                table,
+                migration,
+                backend::now_unix(),
+            ))
+            .await
+            .map_err(Error::db(context.clone()))?;
+        }
+        Resolution::RolledBack if applied => {
+            db.execute(&backend::delete_version(table, migration))
+                .await
+                .map_err(Error::db(context.clone()))?;
+        }
+        _ => {}
+    }
+    if state.tables.contains(backend::PROGRESS_TABLE) {
+        db.execute(&backend::delete_progress(namespace))
+            .await
+            .map_err(Error::db(context))?;
+    }
+    Ok(())
 }

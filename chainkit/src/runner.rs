@@ -70,6 +70,17 @@ pub(crate) async fn checked_state(
             migration: status.unknown_applied[0].clone(),
         });
     }
+    if let Some((status, i)) = statuses
+        .iter()
+        .find_map(|s| s.interrupted.as_ref().map(|i| (s, i)))
+    {
+        return Err(Error::Interrupted {
+            namespace: status.namespace.clone(),
+            migration: i.migration.clone(),
+            direction: i.direction.clone(),
+            started_at: i.started_at,
+        });
+    }
     Ok((state, statuses))
 }
 
@@ -192,6 +203,17 @@ async fn execute(
                     .map_err(Error::db("beginning a transaction"))?,
             );
         }
+        let unguarded = |m: &Box<dyn MigrationTrait>| {
+            !(backend::use_transaction(m.as_ref(), backend) && backend::transactional_ddl(backend))
+        };
+        if work.iter().any(|step| unguarded(&step.migration)) {
+            let stmt = backend::create_progress_table();
+            match &open {
+                Some(txn) => txn.execute(&stmt).await,
+                None => db.execute(&stmt).await,
+            }
+            .map_err(Error::db(format!("creating {}", backend::PROGRESS_TABLE)))?;
+        }
         let mut before = match &open {
             Some(txn) => snapshot(txn).await?,
             None => snapshot(db).await?,
@@ -240,6 +262,19 @@ async fn execute(
                 if let Some(txn) = open.take() {
                     txn.commit().await.map_err(|e| failed(e, true, &done))?;
                 }
+                if unguarded(&migration) {
+                    let name = match direction {
+                        Direction::Up => "up",
+                        Direction::Down => "down",
+                    };
+                    db.execute(&backend::insert_progress(
+                        chain.namespace(),
+                        migration.name(),
+                        name,
+                    ))
+                    .await
+                    .map_err(|e| failed(e, false, &done))?;
+                }
                 if transactional {
                     let txn = db.begin().await.map_err(|e| failed(e, false, &done))?;
                     let r = run_step(&txn, direction, chain, migration.as_ref(), &before).await;
@@ -261,6 +296,11 @@ async fn execute(
                     run_step(db, direction, chain, migration.as_ref(), &before).await
                 }
             };
+            if unguarded(&migration) && outcome.is_ok() {
+                db.execute(&backend::delete_progress(chain.namespace()))
+                    .await
+                    .map_err(|e| failed(e, false, &done))?;
+            }
             match outcome {
                 Ok(after) => before = after,
                 Err(StepError::Db(e)) => return Err(failed(e, false, &done)),

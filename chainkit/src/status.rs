@@ -43,6 +43,9 @@ pub struct ChainStatus {
     /// was migrated by a newer build).
     #[serde(skip)]
     pub unknown_applied: Vec<String>,
+    /// A migration that started outside a transaction and never finished.
+    #[serde(skip)]
+    pub interrupted: Option<Interrupted>,
 }
 
 impl ChainStatus {
@@ -79,6 +82,20 @@ pub(crate) struct Recorded {
     pub table_exists: bool,
     /// version → applied_at
     pub applied: BTreeMap<String, i64>,
+    /// A migration that started outside a transaction and never finished.
+    pub interrupted: Option<Interrupted>,
+}
+
+/// A migration recorded as started outside a transaction that never finished: the process
+/// died, or the migration failed on a backend that cannot roll DDL back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Interrupted {
+    /// The migration.
+    pub migration: String,
+    /// `up` or `down`.
+    pub direction: String,
+    /// When it started, in seconds since the Unix epoch.
+    pub started_at: i64,
 }
 
 /// What one read of the database found: every table, and each chain's records.
@@ -113,28 +130,38 @@ pub(crate) async fn read_state<C: ConnectionTrait>(
         .map(|c| Recorded {
             table_exists: tables.contains(c.version_table()),
             applied: BTreeMap::new(),
+            interrupted: None,
         })
         .collect();
+    let progress = tables.contains(backend::PROGRESS_TABLE);
     let readable: Vec<(&str, &str)> = chains
         .iter()
         .filter(|c| tables.contains(c.version_table()))
         .map(|c| (c.namespace(), c.version_table()))
         .collect();
-    if readable.is_empty() {
+    if readable.is_empty() && !progress {
         return Ok(DbState { tables, recorded });
     }
-    let rows = match read_rows(db, &readable).await {
+    let rows = match read_rows(db, &readable, progress).await {
         Ok(rows) => rows,
-        Err(source) => return Err(unreadable(db, &readable, source).await),
+        Err(source) => return Err(unreadable(db, &readable, progress, source).await),
     };
     let index: BTreeMap<&str, usize> = chains
         .iter()
         .enumerate()
         .map(|(i, c)| (c.namespace(), i))
         .collect();
-    for (ns, version, applied_at) in rows {
+    for (ns, version, at, kind) in rows {
         if let Some(&i) = index.get(ns.as_str()) {
-            recorded[i].applied.insert(version, applied_at);
+            if kind == "applied" {
+                recorded[i].applied.insert(version, at);
+            } else {
+                recorded[i].interrupted = Some(Interrupted {
+                    migration: version,
+                    direction: kind,
+                    started_at: at,
+                });
+            }
         }
     }
     Ok(DbState { tables, recorded })
@@ -143,14 +170,18 @@ pub(crate) async fn read_state<C: ConnectionTrait>(
 async fn read_rows<C: ConnectionTrait>(
     db: &C,
     tables: &[(&str, &str)],
-) -> Result<Vec<(String, String, i64)>, sea_orm::DbErr> {
-    let rows = db.query_all(&backend::read_versions(tables)).await?;
+    progress: bool,
+) -> Result<Vec<(String, String, i64, String)>, sea_orm::DbErr> {
+    let rows = db
+        .query_all(&backend::read_versions(tables, progress))
+        .await?;
     rows.into_iter()
         .map(|row| {
             Ok((
                 row.try_get("", "chain_ns")?,
                 row.try_get("", "version")?,
                 row.try_get("", "applied_at")?,
+                row.try_get("", "kind")?,
             ))
         })
         .collect()
@@ -160,10 +191,11 @@ async fn read_rows<C: ConnectionTrait>(
 async fn unreadable<C: ConnectionTrait>(
     db: &C,
     tables: &[(&str, &str)],
+    progress: bool,
     source: sea_orm::DbErr,
 ) -> Error {
     for table in tables {
-        if let Err(source) = read_rows(db, std::slice::from_ref(table)).await {
+        if let Err(source) = read_rows(db, std::slice::from_ref(table), false).await {
             return Error::UnreadableVersionTable {
                 namespace: table.0.to_owned(),
                 version_table: table.1.to_owned(),
@@ -172,7 +204,11 @@ async fn unreadable<C: ConnectionTrait>(
         }
     }
     Error::Database {
-        context: "reading the version tables".to_owned(),
+        context: if progress {
+            format!("reading {}", backend::PROGRESS_TABLE)
+        } else {
+            "reading the version tables".to_owned()
+        },
         source: Box::new(source),
     }
 }
@@ -206,6 +242,7 @@ pub(crate) fn chain_status(chain: &Chain, recorded: &Recorded) -> ChainStatus {
         version_table: chain.version_table().to_owned(),
         migrations,
         unknown_applied,
+        interrupted: recorded.interrupted.clone(),
     }
 }
 

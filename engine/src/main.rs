@@ -40,9 +40,7 @@ async fn run(cli: Cli) -> Result<(), chainkit::Error> {
             let url = &cli.database.database_url;
             let started = Instant::now();
             println!("database: {}", chainkit::redact_url(url));
-            let options = chainkit::StartupOptions {
-                connect_timeout: cli.database.timeout(),
-            };
+            let options = cli.database.startup_options();
             let report = chainkit::startup(url, &registry, &options).await?;
             print!("{}", format_run_report(&report, started.elapsed()));
             Ok(())
