@@ -42,10 +42,30 @@ pub async fn connect(url: &str, timeout: Duration) -> Result<DatabaseConnection,
         // the database lives as long as its one connection: never let the pool close it
         options.idle_timeout(None).max_lifetime(None);
     }
+    let no_answer = || {
+        fail(format!(
+            "no connection within {}s; is the server running and reachable at this address?",
+            timeout.as_secs()
+        ))
+    };
     match tokio::time::timeout(timeout + Duration::from_secs(1), Database::connect(options)).await {
         Ok(Ok(db)) => Ok(db),
-        Ok(Err(e)) => Err(fail(e.to_string())),
-        Err(_) => Err(fail(format!("no answer within {}s", timeout.as_secs()))),
+        Ok(Err(e)) => {
+            let message = e.to_string();
+            if message.contains("pool timed out") {
+                return Err(no_answer());
+            }
+            let message = message
+                .trim_start_matches("Connection Error: ")
+                .trim_start_matches("error returned from database: ");
+            // PostgreSQL adds the line of its own source that raised the error
+            let message = match message.rsplit_once(" at line ") {
+                Some((head, line)) if line.chars().all(|c| c.is_ascii_digit()) => head,
+                _ => message,
+            };
+            Err(fail(message.to_owned()))
+        }
+        Err(_) => Err(no_answer()),
     }
 }
 

@@ -203,10 +203,10 @@ async fn execute(
                     .map_err(Error::db("beginning a transaction"))?,
             );
         }
-        let unguarded = |m: &Box<dyn MigrationTrait>| {
-            !(backend::use_transaction(m.as_ref(), backend) && backend::transactional_ddl(backend))
+        let unguarded = |m: &dyn MigrationTrait| {
+            !(backend::use_transaction(m, backend) && backend::transactional_ddl(backend))
         };
-        if work.iter().any(|step| unguarded(&step.migration)) {
+        if work.iter().any(|step| unguarded(step.migration.as_ref())) {
             let stmt = backend::create_progress_table();
             match &open {
                 Some(txn) => txn.execute(&stmt).await,
@@ -262,7 +262,7 @@ async fn execute(
                 if let Some(txn) = open.take() {
                     txn.commit().await.map_err(|e| failed(e, true, &done))?;
                 }
-                if unguarded(&migration) {
+                if unguarded(migration.as_ref()) {
                     let name = match direction {
                         Direction::Up => "up",
                         Direction::Down => "down",
@@ -296,7 +296,7 @@ async fn execute(
                     run_step(db, direction, chain, migration.as_ref(), &before).await
                 }
             };
-            if unguarded(&migration) && outcome.is_ok() {
+            if unguarded(migration.as_ref()) && outcome.is_ok() {
                 db.execute(&backend::delete_progress(chain.namespace()))
                     .await
                     .map_err(|e| failed(e, false, &done))?;
