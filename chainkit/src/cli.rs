@@ -237,7 +237,11 @@ pub fn format_error(error: &Error) -> String {
                 let _ = write!(out, "\n    {} {}", a.namespace, a.migration);
             }
         }
-        out.push_str("\n  the chains after it were not run");
+        if error_namespace(error) == crate::ENGINE_NAMESPACE {
+            out.push_str("\n  the engine's chain failed, so no workflow chain was run");
+        } else {
+            out.push_str("\n  the chains after it in the run order were not run");
+        }
     }
     out
 }

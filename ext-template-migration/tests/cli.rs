@@ -3,6 +3,8 @@
 use std::process::{Command, Output};
 
 use chainkit::testing::TestDatabase;
+use ext_template_migration::{Migrator, NAMESPACE};
+use sea_orm_migration::MigratorTrait;
 
 fn cli(url: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ext-template-migration"))
@@ -41,24 +43,30 @@ async fn the_binary_manages_only_its_own_chain() {
         assert!(up.status.success(), "{backend}: {}", text(&up.stderr));
         let down = cli(&test_db.url, &["down", "-n", "1"]);
         assert!(down.status.success(), "{backend}: {}", text(&down.stderr));
-        assert!(text(&down.stdout).contains("m20260215_000001_add_request_status"));
+        let migrations = Migrator::migrations();
+        let newest = migrations.last().unwrap().name();
+        assert!(text(&down.stdout).contains(newest));
 
         let status = cli(&test_db.url, &["status", "--json"]);
         let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
         let chains = json.as_array().unwrap();
         assert_eq!(chains.len(), 1);
-        assert_eq!(chains[0]["namespace"], "template");
-        assert_eq!(chains[0]["migrations"][1]["status"], "pending");
+        assert_eq!(chains[0]["namespace"], NAMESPACE);
+        let listed = chains[0]["migrations"].as_array().unwrap();
+        assert_eq!(listed.len(), migrations.len());
+        assert_eq!(listed.last().unwrap()["status"], "pending");
 
         let foreign = cli(&test_db.url, &["fresh", "--ns", "engine"]);
         assert_eq!(foreign.status.code(), Some(1));
-        assert!(text(&foreign.stderr).contains("manages namespace \"template\" only"));
+        assert!(text(&foreign.stderr).contains(&format!("manages namespace {NAMESPACE:?} only")));
 
         let reset = cli(&test_db.url, &["reset"]);
         assert!(reset.status.success(), "{backend}: {}", text(&reset.stderr));
         let db = test_db.connect().await;
         let tables = chainkit::testing::table_names(&db).await;
-        assert!(!tables.iter().any(|t| t.contains("template")), "{tables:?}");
+        let prefix = format!("ext_{NAMESPACE}_");
+        assert!(!tables.iter().any(|t| t.starts_with(&prefix)), "{tables:?}");
+        assert!(!tables.contains(&format!("seaql_migrations_{NAMESPACE}")));
         assert!(tables.contains(&"workflow_instances".to_owned()));
         db.close().await.ok();
         test_db.drop_database().await;

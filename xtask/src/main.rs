@@ -1,3 +1,57 @@
-//! Project automation, run as `cargo xtask`.
+//! Project automation, run as `cargo xtask` (the alias is in `.cargo/config.toml`).
+//!
+//! Keep it light: no SeaORM, no database driver. xtask does file work itself and, where a
+//! database is needed, runs the chain's own binary through cargo.
 
-fn main() {}
+mod edit;
+mod names;
+mod new_migration;
+mod new_project;
+mod workspace;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Project automation for the workflow engine's workspace.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write a new migration mYYYYMMDD_HHMMSS_NAME.rs into a chain's migration crate and add
+    /// it to that chain's Migrator
+    NewMigration {
+        /// The chain: `engine`, or a workflow project's namespace
+        #[arg(long)]
+        ns: String,
+        /// What the migration does, in snake_case: add_invoice_due_date
+        name: String,
+    },
+    /// Create workflow project NS: copy ext-template and ext-template-migration to ext-NS and
+    /// ext-NS-migration, add both to the workspace and register the chain with the engine
+    NewProject {
+        /// The new namespace: [a-z][a-z0-9]*, at most 16 characters
+        #[arg(long)]
+        ns: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = workspace::Workspace::find().and_then(|ws| match cli.command {
+        Command::NewMigration { ns, name } => new_migration::run(&ws, &ns, &name),
+        Command::NewProject { ns } => new_project::run(&ws, &ns),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! `cargo xtask new-migration --ns NS NAME`.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+
+use crate::edit::{Edit, insert_before};
+use crate::names::{check_migration_name, migration_module};
+use crate::workspace::Workspace;
+
+/// The line of every chain's `migrations()` list that new migrations go above.
+pub const LIST_MARKER: &str = "// new migrations go above this line";
+
+/// The time a new migration is named after: now, or `XTASK_NOW` (seconds since the Unix
+/// epoch) for reproducible names.
+fn now() -> Result<u64> {
+    match std::env::var("XTASK_NOW") {
+        Ok(v) => v
+            .parse()
+            .with_context(|| format!("XTASK_NOW={v:?} is not a number of seconds")),
+        Err(_) => Ok(SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .context("the clock is before 1970")?
+            .as_secs()),
+    }
+}
+
+/// Writes the migration file and adds it to the chain's `Migrator`.
+pub fn run(ws: &Workspace, ns: &str, name: &str) -> Result<()> {
+    check_migration_name(name)?;
+    let known = ws.namespaces()?;
+    if !known.iter().any(|k| k == ns) {
+        bail!("unknown namespace {ns:?}; known: {}", known.join(", "));
+    }
+    let krate = ws.migration_crate(ns);
+    let module = migration_module(now()?, name);
+    let file = krate.join("src").join(format!("{module}.rs"));
+    if file.exists() {
+        bail!("{} already exists", file.display());
+    }
+    let lib = krate.join("src/lib.rs");
+    let text =
+        std::fs::read_to_string(&lib).with_context(|| format!("reading {}", lib.display()))?;
+    let text = add_module(&text, &module, &lib)?;
+    let text = insert_before(
+        &text,
+        LIST_MARKER,
+        &format!("            Box::new({module}::Migration),"),
+        &lib,
+    )?;
+    let mut edit = Edit::default();
+    edit.write(&file, &migration_file(ns, &module))?;
+    edit.write(&lib, &text)?;
+    edit.commit();
+    let shown = |p: &std::path::Path| p.strip_prefix(ws.root()).unwrap_or(p).display().to_string();
+    println!("created {}", shown(&file));
+    println!("added it to the migrations() list in {}", shown(&lib));
+    println!("next: write its up() and down(), then `cargo run -p engine` applies it");
+    Ok(())
+}
+
+/// `text` with `mod {module};` after the last `mod m…;` line.
+fn add_module(text: &str, module: &str, file: &std::path::Path) -> Result<String> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let Some(last) = lines.iter().rposition(|l| l.starts_with("mod m")) else {
+        bail!(
+            "{}: no `mod m…;` line to add the new module after; was it edited by hand?",
+            file.display()
+        );
+    };
+    let mut out = String::with_capacity(text.len() + module.len() + 8);
+    for (i, l) in lines.iter().enumerate() {
+        out.push_str(l);
+        if i == last {
+            out.push_str(&format!("mod {module};\n"));
+        }
+    }
+    Ok(out)
+}
+
+/// A new migration: compiles as it is, and refuses to run until it is written.
+fn migration_file(ns: &str, module: &str) -> String {
+    let (scope, example) = if ns == "engine" {
+        (
+            "This is the engine's chain: it must not touch any `ext_` table.".to_owned(),
+            "workflow_labels".to_owned(),
+        )
+    } else {
+        (
+            format!(
+                "This chain may only create, alter or drop tables starting with `ext_{ns}_`: \
+                 touching any other table is refused."
+            ),
+            format!("ext_{ns}_things"),
+        )
+    };
+    format!(
+        r#"use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {{
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {{
+        // {scope}
+        // For example:
+        //
+        // manager
+        //     .create_table(
+        //         Table::create()
+        //             .table(Alias::new("{example}"))
+        //             .col(
+        //                 ColumnDef::new(Alias::new("id"))
+        //                     .big_integer()
+        //                     .not_null()
+        //                     .auto_increment()
+        //                     .primary_key(),
+        //             )
+        //             .to_owned(),
+        //     )
+        //     .await
+        let _ = manager;
+        Err(DbErr::Migration(
+            "{module}: up() is not written yet".to_owned(),
+        ))
+    }}
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {{
+        // Undo exactly what up() does. For example:
+        //
+        // manager
+        //     .drop_table(Table::drop().table(Alias::new("{example}")).to_owned())
+        //     .await
+        let _ = manager;
+        Err(DbErr::Migration(
+            "{module}: down() is not written yet".to_owned(),
+        ))
+    }}
+}}
+"#
+    )
+}

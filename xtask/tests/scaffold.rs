@@ -1,0 +1,274 @@
+//! `cargo xtask new-project` and `new-migration` in a temporary copy of the workspace, built
+//! and run the way a new user would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// Copies the workspace's sources (no build output, no databases, no git) to a new
+/// temporary directory.
+fn copy_workspace(name: &str) -> PathBuf {
+    let to = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&to);
+    let mut stack = vec![workspace_root()];
+    let root = workspace_root();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let file_name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if file_name == "target"
+                || file_name == ".git"
+                || file_name.ends_with(".db")
+                || file_name.contains(".db-")
+                || file_name.ends_with(".migrate-lock")
+            {
+                continue;
+            }
+            let dest = to.join(path.strip_prefix(&root).unwrap());
+            if path.is_dir() {
+                std::fs::create_dir_all(&dest).unwrap();
+                stack.push(path);
+            } else {
+                std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+                std::fs::copy(&path, &dest).unwrap();
+            }
+        }
+    }
+    to
+}
+
+fn xtask(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .current_dir(dir)
+        .env("XTASK_NOW", "1795600000")
+        .output()
+        .unwrap()
+}
+
+/// Runs cargo in the copy, sharing this build's dependencies through a target directory of
+/// its own (so it never waits on the lock of the `cargo test` running this).
+fn cargo(dir: &Path, args: &[&str]) -> Output {
+    let target = workspace_root().join("target/xtask-scaffold");
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(args)
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", target)
+        .env_remove("DATABASE_URL")
+        .env_remove("CARGO_MAKEFLAGS")
+        .output()
+        .unwrap()
+}
+
+/// The files xtask may change, to compare before and after.
+fn registration_files(dir: &Path) -> Vec<String> {
+    [
+        "Cargo.toml",
+        "engine/Cargo.toml",
+        "engine/src/workflow_projects.rs",
+    ]
+    .iter()
+    .map(|f| std::fs::read_to_string(dir.join(f)).unwrap())
+    .collect()
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_new_project_and_a_new_migration_build_test_and_run_with_no_hand_edit() {
+    let ws = copy_workspace("build");
+    // from a directory inside the workspace, not its root
+    let out = xtask(&ws.join("engine/src"), &["new-project", "--ns", "billing"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lib = std::fs::read_to_string(ws.join("ext-billing-migration/src/lib.rs")).unwrap();
+    assert!(lib.contains("chainkit::version_table_iden(NAMESPACE)"));
+    assert!(!lib.contains("template"), "{lib}");
+    let entity = std::fs::read_to_string(ws.join("ext-billing/src/entities/request.rs")).unwrap();
+    assert!(entity.contains(r#"table_name = "ext_billing_requests""#));
+    for dir in ["ext-billing", "ext-billing-migration"] {
+        for file in walk(&ws.join(dir)) {
+            let content = std::fs::read_to_string(&file).unwrap();
+            assert!(
+                !content.contains("template"),
+                "{} mentions template",
+                file.display()
+            );
+        }
+    }
+    assert!(
+        std::fs::read_to_string(ws.join("engine/src/workflow_projects.rs"))
+            .unwrap()
+            .contains("ext_billing_migration::chain(),")
+    );
+
+    let out = cargo(&ws, &["test", "-p", "ext-billing-migration"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("test migrations_round_trip_up_down_up ... ok"));
+
+    let db = format!("sqlite://{}/engine.db?mode=rwc", ws.display());
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", "-q", "-p", "engine", "--"];
+        all.extend(args);
+        all.extend(["-u", &db]);
+        cargo(&ws, &all)
+    };
+    let out = run(&[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("billing   seaql_migrations_billing   applied 2 now"),
+        "{stdout}"
+    );
+
+    let out = xtask(
+        &ws,
+        &["new-migration", "--ns", "billing", "add_invoice_due_date"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let name = "m20261125_094640_add_invoice_due_date";
+    assert!(
+        ws.join(format!("ext-billing-migration/src/{name}.rs"))
+            .is_file()
+    );
+    let lib = std::fs::read_to_string(ws.join("ext-billing-migration/src/lib.rs")).unwrap();
+    assert!(lib.contains(&format!("mod {name};")));
+    assert!(lib.contains(&format!(
+        "            Box::new({name}::Migration),\n            // new migrations go above this line"
+    )));
+
+    let out = cargo(&ws, &["build", "--workspace"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = cargo(&ws, &["fmt", "--all", "--check"]);
+    assert!(
+        out.status.success(),
+        "generated code is not formatted: {}",
+        text(&out.stdout)
+    );
+    // an unwritten migration refuses to run, by name, and nothing of it is recorded
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(&format!("{name}: up() is not written yet")),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_dir_all(&ws).ok();
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn bad_requests_are_refused_and_change_nothing() {
+    let ws = copy_workspace("refuse");
+    let before = registration_files(&ws);
+    let listing = entries(&ws);
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["new-project", "--ns", "bill_ing"],
+            "error: namespace \"bill_ing\" must not contain '_'",
+        ),
+        (
+            &["new-project", "--ns", "Billing"],
+            "error: namespace \"Billing\" must start with a lowercase letter",
+        ),
+        (
+            &["new-project", "--ns", "engine"],
+            "error: namespace \"engine\" is reserved",
+        ),
+        (
+            &["new-project", "--ns", "template"],
+            "error: namespace \"template\" is taken; taken: engine, template",
+        ),
+        (
+            &["new-project", "--ns", "abcdefghijklmnopq"],
+            "error: namespace \"abcdefghijklmnopq\" is 17 bytes long",
+        ),
+        (
+            &["new-migration", "--ns", "nope", "add_x"],
+            "error: unknown namespace \"nope\"; known: engine, template",
+        ),
+        (
+            &["new-migration", "--ns", "template", "Add-X"],
+            "error: migration name \"Add-X\" is not a snake_case identifier",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = xtask(&ws, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            text(&out.stderr).starts_with(expected),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    // an existing directory
+    std::fs::create_dir(ws.join("ext-acme")).unwrap();
+    let out = xtask(&ws, &["new-project", "--ns", "acme"]);
+    assert!(
+        text(&out.stderr).contains("ext-acme already exists"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_dir(ws.join("ext-acme")).unwrap();
+    // a registration file edited by hand: refused before anything is written
+    let registry = ws.join("engine/src/workflow_projects.rs");
+    let original = std::fs::read_to_string(&registry).unwrap();
+    std::fs::write(
+        &registry,
+        original.replace("// workflow projects (one line each", "// edited"),
+    )
+    .unwrap();
+    let out = xtask(&ws, &["new-project", "--ns", "acme"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("cannot find the line"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(&registry, original).unwrap();
+    // an existing migration file
+    let out = xtask(&ws, &["new-migration", "--ns", "template", "add_x"]);
+    assert!(out.status.success());
+    let lib_after_first =
+        std::fs::read_to_string(ws.join("ext-template-migration/src/lib.rs")).unwrap();
+    let out = xtask(&ws, &["new-migration", "--ns", "template", "add_x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("m20261125_094640_add_x.rs already exists"));
+    assert_eq!(
+        std::fs::read_to_string(ws.join("ext-template-migration/src/lib.rs")).unwrap(),
+        lib_after_first
+    );
+
+    assert_eq!(registration_files(&ws), before);
+    assert_eq!(entries(&ws), listing);
+    std::fs::remove_dir_all(&ws).ok();
+}
