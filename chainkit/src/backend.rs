@@ -198,23 +198,34 @@ pub(crate) fn schema_catalog(backend: DbBackend) -> Statement {
             "SELECT tbl_name AS t, type || ' ' || name || ' ' || coalesce(sql, '') AS d \
              FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
         }
+        // straight from the catalogs, deparsing only expressions (defaults, checks, index
+        // expressions): a fraction of the cost of pg_indexes and pg_get_constraintdef
         DbBackend::Postgres => {
             "SELECT c.relname::text AS t, 'table' AS d FROM pg_class c \
                JOIN pg_namespace n ON n.oid = c.relnamespace \
                WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') \
              UNION ALL \
-             SELECT c.relname::text, 'column ' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod) \
-               || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END \
+             SELECT c.relname::text, 'column ' || a.attname || ' ' || a.atttypid::regtype::text \
+               || ' ' || a.atttypmod::text || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END \
                || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '') \
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
                JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
                LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum \
                WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') \
              UNION ALL \
-             SELECT tablename::text, 'index ' || indexname || ' ' || indexdef FROM pg_indexes \
-               WHERE schemaname = current_schema() \
+             SELECT t.relname::text, 'index ' || i.relname || ' ' || x.indkey::text || ' ' \
+               || x.indisunique::text \
+               || coalesce(' ' || pg_get_expr(x.indexprs, x.indrelid), '') \
+               || coalesce(' where ' || pg_get_expr(x.indpred, x.indrelid), '') \
+               FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
+               JOIN pg_class t ON t.oid = x.indrelid \
+               JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = current_schema() \
              UNION ALL \
-             SELECT c.relname::text, 'constraint ' || con.conname || ' ' || pg_get_constraintdef(con.oid) \
+             SELECT c.relname::text, 'constraint ' || con.conname || ' ' || con.contype::text \
+               || ' ' || coalesce(con.conkey::text, '') \
+               || coalesce(' references ' || nullif(con.confrelid, 0)::regclass::text || ' ' \
+                  || con.confkey::text || ' ' || con.confupdtype::text || con.confdeltype::text, '') \
+               || coalesce(' check ' || pg_get_expr(con.conbin, con.conrelid), '') \
                FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid \
                JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema()"
         }

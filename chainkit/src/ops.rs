@@ -388,7 +388,7 @@ pub async fn resolve(
     }
     let backend = db.get_database_backend();
     let context = format!("namespace {namespace:?}: resolving {migration}");
-    let state = crate::status::read_state(db, &[chain]).await?;
+    let state = crate::status::read_state(db, &[chain], crate::status::Read::Listing).await?;
     let table = chain.version_table();
     if !state.recorded[0].table_exists {
         db.execute(&backend::create_version_table(backend, table))
@@ -413,7 +413,7 @@ pub async fn resolve(
         }
         _ => {}
     }
-    if state.tables.contains(backend::PROGRESS_TABLE) {
+    if state.progress_exists {
         db.execute(&backend::delete_progress(namespace))
             .await
             .map_err(Error::db(context))?;

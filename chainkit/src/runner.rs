@@ -11,14 +11,18 @@
 //! created, altered or dropped a table outside its chain's scope is refused (rolled back
 //! where the backend can).
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, TransactionTrait,
+};
 use sea_orm_migration::{MigrationTrait, SchemaManager};
 
 use crate::backend;
 use crate::chain::Chain;
 use crate::error::{AppliedMigration, Error, Trespass};
 use crate::schema::{Snapshot, TableChange, snapshot};
-use crate::status::{ChainStatus, DbState, MigrationStatus, Status, chain_status, read_state};
+use crate::status::{
+    ChainStatus, DbState, MigrationStatus, Read, Status, chain_status, read_state,
+};
 
 /// What a successful run did, and where every chain stands afterwards.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +61,13 @@ pub(crate) async fn checked_state(
     db: &DatabaseConnection,
     chains: &[&Chain],
 ) -> Result<(DbState, Vec<ChainStatus>), Error> {
-    let state = read_state(db, chains).await?;
+    let state = read_state(db, chains, Read::Optimistic).await?;
+    if !state.progress_exists {
+        // created once, so that later startups read everything in one statement
+        db.execute(&backend::create_progress_table())
+            .await
+            .map_err(Error::db(format!("creating {}", backend::PROGRESS_TABLE)))?;
+    }
     let statuses: Vec<ChainStatus> = chains
         .iter()
         .zip(&state.recorded)
@@ -182,160 +192,82 @@ fn mark(statuses: &mut [ChainStatus], done: &[AppliedMigration], direction: Dire
     }
 }
 
-/// Runs `work` in order; creates the version tables in `create` first.
+/// Whether `migration` runs outside a transaction with transactional DDL, so that a crash or
+/// failure can leave part of it behind: such steps are recorded in the progress table while
+/// they run.
+fn unguarded(migration: &dyn MigrationTrait, backend: DbBackend) -> bool {
+    !(backend::use_transaction(migration, backend) && backend::transactional_ddl(backend))
+}
+
+/// Runs `work` in order, creating the version tables in `create` as their chains come.
+///
+/// Consecutive steps of one chain form a group. Where every step of a group can run in the
+/// open transaction, the group runs inside one savepoint with one guard check at its end; if
+/// a step fails or the check finds a trespass, the group is rolled back and run again step by
+/// step, each in its own savepoint and guarded after it, which keeps the steps before the
+/// failing one and names it. Other groups run step by step from the start.
 async fn execute(
     db: &DatabaseConnection,
     direction: Direction,
     create: &[&str],
     work: Vec<Step<'_>>,
 ) -> Result<Vec<AppliedMigration>, Error> {
-    let mut done = Vec::new();
     if work.is_empty() {
-        return Ok(done);
+        return Ok(Vec::new());
     }
     let backend = db.get_database_backend();
-    let mut open: Option<DatabaseTransaction> = None;
+    let mut run = Run {
+        db,
+        backend,
+        direction,
+        open: None,
+        done: Vec::new(),
+        schema: None,
+    };
     let result = async {
         if backend::batch_transactions(backend) {
-            open = Some(
+            run.open = Some(
                 db.begin()
                     .await
                     .map_err(Error::db("beginning a transaction"))?,
             );
         }
-        let unguarded = |m: &dyn MigrationTrait| {
-            !(backend::use_transaction(m, backend) && backend::transactional_ddl(backend))
-        };
-        if work.iter().any(|step| unguarded(step.migration.as_ref())) {
-            let stmt = backend::create_progress_table();
-            match &open {
-                Some(txn) => txn.execute(&stmt).await,
-                None => db.execute(&stmt).await,
-            }
-            .map_err(Error::db(format!("creating {}", backend::PROGRESS_TABLE)))?;
-        }
-        let mut before = match &open {
-            Some(txn) => snapshot(txn).await?,
-            None => snapshot(db).await?,
-        };
         let mut create: Vec<&str> = create.to_vec();
+        let mut groups: Vec<(&Chain, Vec<Box<dyn MigrationTrait>>)> = Vec::new();
         for Step { chain, migration } in work {
+            match groups.last_mut() {
+                Some((c, ms)) if std::ptr::eq(*c, chain) => ms.push(migration),
+                _ => groups.push((chain, vec![migration])),
+            }
+        }
+        for (chain, migrations) in groups {
+            if run.open.is_none() && backend::batch_transactions(backend) {
+                run.open = Some(
+                    db.begin()
+                        .await
+                        .map_err(Error::db("beginning a transaction"))?,
+                );
+            }
             if let Some(i) = create.iter().position(|t| *t == chain.version_table()) {
                 let table = create.swap_remove(i);
-                let stmt = backend::create_version_table(backend, table);
-                match &open {
-                    Some(txn) => txn.execute(&stmt).await,
-                    None => db.execute(&stmt).await,
-                }
-                .map_err(Error::db(format!("creating version table {table}")))?;
-            }
-            let failed = |source: DbErr, rolled_back: bool, done: &[AppliedMigration]| {
-                Error::MigrationFailed {
-                    namespace: chain.namespace().to_owned(),
-                    migration: migration.name().to_owned(),
-                    rolled_back,
-                    applied: done.to_vec(),
-                    source: Box::new(source),
-                }
-            };
-            let transactional = backend::use_transaction(migration.as_ref(), backend);
-            let outcome = if transactional && backend::batch_transactions(backend) {
-                if open.is_none() {
-                    open = Some(db.begin().await.map_err(|e| failed(e, true, &done))?);
-                }
-                let txn = open.as_ref().expect("a transaction is open");
-                let savepoint = txn.begin().await.map_err(|e| failed(e, true, &done))?;
-                match run_step(&savepoint, direction, chain, migration.as_ref(), &before).await {
-                    Ok(after) => {
-                        savepoint
-                            .commit()
-                            .await
-                            .map_err(|e| failed(e, true, &done))?;
-                        Ok(after)
-                    }
-                    Err(e) => {
-                        savepoint.rollback().await.ok();
-                        Err(e.rolled_back())
-                    }
-                }
-            } else {
-                if let Some(txn) = open.take() {
-                    txn.commit().await.map_err(|e| failed(e, true, &done))?;
-                }
-                if unguarded(migration.as_ref()) {
-                    let name = match direction {
-                        Direction::Up => "up",
-                        Direction::Down => "down",
-                    };
-                    db.execute(&backend::insert_progress(
-                        chain.namespace(),
-                        migration.name(),
-                        name,
-                    ))
+                run.exec(&backend::create_version_table(backend, table))
                     .await
-                    .map_err(|e| failed(e, false, &done))?;
-                }
-                if transactional {
-                    let txn = db.begin().await.map_err(|e| failed(e, false, &done))?;
-                    let r = run_step(&txn, direction, chain, migration.as_ref(), &before).await;
-                    match r {
-                        Ok(after) => match txn.commit().await {
-                            Ok(()) => Ok(after),
-                            Err(e) => Err(StepError::Db(e)),
-                        },
-                        Err(e) => {
-                            txn.rollback().await.ok();
-                            Err(if backend::transactional_ddl(backend) {
-                                e.rolled_back()
-                            } else {
-                                e
-                            })
-                        }
-                    }
-                } else {
-                    run_step(db, direction, chain, migration.as_ref(), &before).await
-                }
-            };
-            if unguarded(migration.as_ref()) && outcome.is_ok() {
-                db.execute(&backend::delete_progress(chain.namespace()))
-                    .await
-                    .map_err(|e| failed(e, false, &done))?;
+                    .map_err(Error::db(format!("creating version table {table}")))?;
             }
-            match outcome {
-                Ok(after) => before = after,
-                Err(StepError::Db(e)) => return Err(failed(e, false, &done)),
-                Err(StepError::RolledBack(e)) => return Err(failed(e, true, &done)),
-                Err(StepError::Guard(e)) => return Err(e),
-                Err(StepError::Trespass {
-                    trespasses,
-                    left_behind,
-                }) => {
-                    return Err(Error::Trespass(Box::new(Trespass {
-                        namespace: chain.namespace().to_owned(),
-                        migration: migration.name().to_owned(),
-                        scope: chain.scope().describe(),
-                        trespasses,
-                        left_behind,
-                        applied: done.clone(),
-                    })));
-                }
+            let batched =
+                run.open.is_some() && migrations.iter().all(|m| !unguarded(m.as_ref(), backend));
+            if batched && run.group(chain, &migrations).await? {
+                continue;
             }
-            tracing::info!(
-                namespace = chain.namespace(),
-                migration = migration.name(),
-                ?direction,
-                "done"
-            );
-            done.push(AppliedMigration {
-                namespace: chain.namespace().to_owned(),
-                migration: migration.name().to_owned(),
-            });
+            for migration in &migrations {
+                run.step(chain, migration.as_ref()).await?;
+            }
         }
         Ok(())
     }
     .await;
     // What succeeded before a failure stays applied.
-    if let Some(txn) = open.take()
+    if let Some(txn) = run.open.take()
         && let Err(e) = txn.commit().await
     {
         return Err(result.err().unwrap_or(Error::Database {
@@ -343,7 +275,213 @@ async fn execute(
             source: Box::new(e),
         }));
     }
-    result.map(|()| done)
+    result.map(|()| run.done)
+}
+
+/// One run of steps in progress.
+struct Run<'d> {
+    db: &'d DatabaseConnection,
+    backend: DbBackend,
+    direction: Direction,
+    /// The transaction steps share, where DDL is transactional.
+    open: Option<DatabaseTransaction>,
+    /// The steps done so far, in order.
+    done: Vec<AppliedMigration>,
+    /// The schema as it stands now, once read.
+    schema: Option<Snapshot>,
+}
+
+impl Run<'_> {
+    /// Executes `stmt` in the open transaction, or on the connection.
+    async fn exec<S: sea_orm::StatementBuilder>(&self, stmt: &S) -> Result<(), DbErr> {
+        match &self.open {
+            Some(txn) => txn.execute(stmt).await.map(|_| ()),
+            None => self.db.execute(stmt).await.map(|_| ()),
+        }
+    }
+
+    /// The schema as it stands now.
+    async fn schema(&mut self) -> Result<Snapshot, Error> {
+        if self.schema.is_none() {
+            self.schema = Some(match &self.open {
+                Some(txn) => snapshot(txn).await?,
+                None => snapshot(self.db).await?,
+            });
+        }
+        Ok(self.schema.clone().expect("just read"))
+    }
+
+    fn failed(&self, chain: &Chain, migration: &str, source: DbErr, rolled_back: bool) -> Error {
+        Error::MigrationFailed {
+            namespace: chain.namespace().to_owned(),
+            migration: migration.to_owned(),
+            rolled_back,
+            applied: self.done.clone(),
+            source: Box::new(source),
+        }
+    }
+
+    fn record_done(&mut self, chain: &Chain, migration: &str) {
+        tracing::info!(
+            namespace = chain.namespace(),
+            migration,
+            direction = ?self.direction,
+            "done"
+        );
+        self.done.push(AppliedMigration {
+            namespace: chain.namespace().to_owned(),
+            migration: migration.to_owned(),
+        });
+    }
+
+    /// Runs a group of one chain's steps in the open transaction, inside one savepoint, with
+    /// one guard check at the end. Returns `false` when a step failed or the check found a
+    /// trespass: the group was rolled back and must run step by step, which keeps the steps
+    /// before the failing one and names it.
+    async fn group(
+        &mut self,
+        chain: &Chain,
+        migrations: &[Box<dyn MigrationTrait>],
+    ) -> Result<bool, Error> {
+        let before = self.schema().await?;
+        let txn = self
+            .open
+            .as_ref()
+            .expect("a group runs in the open transaction");
+        let group = txn
+            .begin()
+            .await
+            .map_err(Error::db("beginning a savepoint"))?;
+        for migration in migrations {
+            let outcome = async {
+                run_migration(&group, self.direction, migration.as_ref()).await?;
+                record(&group, self.direction, chain, migration.name()).await
+            }
+            .await;
+            if outcome.is_err() {
+                group.rollback().await.ok();
+                return Ok(false);
+            }
+        }
+        let after = snapshot(&group).await?;
+        if !before
+            .trespasses(&after, &chain.scope(), chain.version_table())
+            .is_empty()
+        {
+            group.rollback().await.ok();
+            return Ok(false);
+        }
+        group
+            .commit()
+            .await
+            .map_err(Error::db("releasing a savepoint"))?;
+        self.schema = Some(after);
+        for migration in migrations {
+            self.record_done(chain, migration.name());
+        }
+        Ok(true)
+    }
+
+    /// Runs one step, guarded on its own.
+    async fn step(&mut self, chain: &Chain, migration: &dyn MigrationTrait) -> Result<(), Error> {
+        let name = migration.name();
+        let before = self.schema().await?;
+        let backend = self.backend;
+        let transactional = backend::use_transaction(migration, backend);
+        let outcome = if transactional && self.open.is_some() {
+            let txn = self.open.as_ref().expect("checked");
+            let savepoint = txn
+                .begin()
+                .await
+                .map_err(|e| self.failed(chain, name, e, true))?;
+            match run_step(&savepoint, self.direction, chain, migration, &before).await {
+                Ok(after) => {
+                    savepoint
+                        .commit()
+                        .await
+                        .map_err(|e| self.failed(chain, name, e, true))?;
+                    Ok(after)
+                }
+                Err(e) => {
+                    savepoint.rollback().await.ok();
+                    Err(e.rolled_back())
+                }
+            }
+        } else {
+            if let Some(txn) = self.open.take() {
+                txn.commit()
+                    .await
+                    .map_err(|e| self.failed(chain, name, e, true))?;
+            }
+            let direction = match self.direction {
+                Direction::Up => "up",
+                Direction::Down => "down",
+            };
+            if unguarded(migration, backend) {
+                self.db
+                    .execute(&backend::insert_progress(
+                        chain.namespace(),
+                        name,
+                        direction,
+                    ))
+                    .await
+                    .map_err(|e| self.failed(chain, name, e, false))?;
+            }
+            let outcome = if transactional {
+                let txn = self
+                    .db
+                    .begin()
+                    .await
+                    .map_err(|e| self.failed(chain, name, e, false))?;
+                match run_step(&txn, self.direction, chain, migration, &before).await {
+                    Ok(after) => match txn.commit().await {
+                        Ok(()) => Ok(after),
+                        Err(e) => Err(StepError::Db(e)),
+                    },
+                    Err(e) => {
+                        txn.rollback().await.ok();
+                        Err(if backend::transactional_ddl(backend) {
+                            e.rolled_back()
+                        } else {
+                            e
+                        })
+                    }
+                }
+            } else {
+                run_step(self.db, self.direction, chain, migration, &before).await
+            };
+            if outcome.is_ok() && unguarded(migration, backend) {
+                self.db
+                    .execute(&backend::delete_progress(chain.namespace()))
+                    .await
+                    .map_err(|e| self.failed(chain, name, e, false))?;
+            }
+            // the schema is read on the connection from now on, until a transaction opens
+            self.schema = None;
+            outcome
+        };
+        match outcome {
+            Ok(after) => {
+                self.schema = Some(after);
+                self.record_done(chain, name);
+                Ok(())
+            }
+            Err(StepError::Db(e)) => Err(self.failed(chain, name, e, false)),
+            Err(StepError::RolledBack(e)) => Err(self.failed(chain, name, e, true)),
+            Err(StepError::Guard(e)) => Err(e),
+            Err(StepError::Trespass {
+                trespasses,
+                left_behind,
+            }) => Err(Error::Trespass(Box::new(Trespass {
+                namespace: chain.namespace().to_owned(),
+                migration: name.to_owned(),
+                scope: chain.scope().describe(),
+                trespasses,
+                left_behind,
+                applied: self.done.clone(),
+            }))),
+        }
+    }
 }
 
 /// Why a step failed.
@@ -375,6 +513,47 @@ impl StepError {
     }
 }
 
+/// Runs one migration's `up` or `down` on `conn`.
+async fn run_migration<C>(
+    conn: &C,
+    direction: Direction,
+    migration: &dyn MigrationTrait,
+) -> Result<(), DbErr>
+where
+    C: ConnectionTrait,
+    for<'c> &'c C: sea_orm_migration::IntoSchemaManagerConnection<'c>,
+{
+    let manager = SchemaManager::new(conn);
+    match direction {
+        Direction::Up => migration.up(&manager).await,
+        Direction::Down => migration.down(&manager).await,
+    }
+}
+
+/// Records in the chain's version table that `migration` was applied or rolled back.
+async fn record<C: ConnectionTrait>(
+    conn: &C,
+    direction: Direction,
+    chain: &Chain,
+    migration: &str,
+) -> Result<(), DbErr> {
+    let table = chain.version_table();
+    match direction {
+        Direction::Up => conn
+            .execute(&backend::insert_version(
+                table,
+                migration,
+                backend::now_unix(),
+            ))
+            .await
+            .map(|_| ()),
+        Direction::Down => conn
+            .execute(&backend::delete_version(table, migration))
+            .await
+            .map(|_| ()),
+    }
+}
+
 /// Runs one migration in `direction` on `conn`, checks that it stayed in its scope, and
 /// records it. Returns the schema afterwards. A trespass is reported with every change the
 /// migration made as `left_behind`, which [`StepError::rolled_back`] clears when its
@@ -390,12 +569,9 @@ where
     C: ConnectionTrait,
     for<'c> &'c C: sea_orm_migration::IntoSchemaManagerConnection<'c>,
 {
-    let manager = SchemaManager::new(conn);
-    match direction {
-        Direction::Up => migration.up(&manager).await,
-        Direction::Down => migration.down(&manager).await,
-    }
-    .map_err(StepError::Db)?;
+    run_migration(conn, direction, migration)
+        .await
+        .map_err(StepError::Db)?;
     let after = snapshot(conn).await.map_err(StepError::Guard)?;
     let trespasses = before.trespasses(&after, &chain.scope(), chain.version_table());
     if !trespasses.is_empty() {
@@ -404,21 +580,8 @@ where
             left_behind: Some(before.changes(&after)),
         });
     }
-    let table = chain.version_table();
-    let record = match direction {
-        Direction::Up => {
-            conn.execute(&backend::insert_version(
-                table,
-                migration.name(),
-                backend::now_unix(),
-            ))
-            .await
-        }
-        Direction::Down => {
-            conn.execute(&backend::delete_version(table, migration.name()))
-                .await
-        }
-    };
-    record.map_err(StepError::Db)?;
+    record(conn, direction, chain, migration.name())
+        .await
+        .map_err(StepError::Db)?;
     Ok(after)
 }

@@ -98,21 +98,61 @@ pub struct Interrupted {
     pub started_at: i64,
 }
 
-/// What one read of the database found: every table, and each chain's records.
+/// What one read of the database found: each chain's records, and, unless the read took the
+/// one-statement path, every table.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DbState {
-    /// Every base table.
-    pub tables: BTreeSet<String>,
+    /// Every base table; `None` when the state was read in one statement.
+    pub tables: Option<BTreeSet<String>>,
+    /// Whether the progress table exists.
+    pub progress_exists: bool,
     /// Per chain, in the order asked.
     pub recorded: Vec<Recorded>,
 }
 
-/// Reads the version tables of `chains` with two statements, whatever their number: the
-/// tables that exist, then the rows of every existing version table at once. Creates nothing.
+/// How [`read_state`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Read {
+    /// First try one statement reading every version table and the progress table, which
+    /// works once they all exist (every startup after the first); else as `Listing`.
+    Optimistic,
+    /// List the tables, then read the version tables that exist: two statements.
+    Listing,
+}
+
+/// Reads the version tables of `chains` with at most two statements whatever their number
+/// (one on the optimistic path). Creates nothing.
 pub(crate) async fn read_state<C: ConnectionTrait>(
     db: &C,
     chains: &[&Chain],
+    read: Read,
 ) -> Result<DbState, Error> {
+    let index: BTreeMap<&str, usize> = chains
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.namespace(), i))
+        .collect();
+    if read == Read::Optimistic {
+        let all: Vec<(&str, &str)> = chains
+            .iter()
+            .map(|c| (c.namespace(), c.version_table()))
+            .collect();
+        if let Ok(rows) = read_rows(db, &all, true).await {
+            let mut recorded = vec![
+                Recorded {
+                    table_exists: true,
+                    ..Recorded::default()
+                };
+                chains.len()
+            ];
+            fill(&mut recorded, &index, rows);
+            return Ok(DbState {
+                tables: None,
+                progress_exists: true,
+                recorded,
+            });
+        }
+    }
     let backend = db.get_database_backend();
     let rows = db
         .query_all_raw(backend::list_tables(backend))
@@ -140,17 +180,30 @@ pub(crate) async fn read_state<C: ConnectionTrait>(
         .map(|c| (c.namespace(), c.version_table()))
         .collect();
     if readable.is_empty() && !progress {
-        return Ok(DbState { tables, recorded });
+        return Ok(DbState {
+            tables: Some(tables),
+            progress_exists: progress,
+            recorded,
+        });
     }
     let rows = match read_rows(db, &readable, progress).await {
         Ok(rows) => rows,
         Err(source) => return Err(unreadable(db, &readable, progress, source).await),
     };
-    let index: BTreeMap<&str, usize> = chains
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.namespace(), i))
-        .collect();
+    fill(&mut recorded, &index, rows);
+    Ok(DbState {
+        tables: Some(tables),
+        progress_exists: progress,
+        recorded,
+    })
+}
+
+/// Sorts the rows read into each chain's records.
+fn fill(
+    recorded: &mut [Recorded],
+    index: &BTreeMap<&str, usize>,
+    rows: Vec<(String, String, i64, String)>,
+) {
     for (ns, version, at, kind) in rows {
         if let Some(&i) = index.get(ns.as_str()) {
             if kind == "applied" {
@@ -164,7 +217,6 @@ pub(crate) async fn read_state<C: ConnectionTrait>(
             }
         }
     }
-    Ok(DbState { tables, recorded })
 }
 
 async fn read_rows<C: ConnectionTrait>(
@@ -300,14 +352,14 @@ pub(crate) fn unregistered(tables: &BTreeSet<String>, chains: &[&Chain]) -> Vec<
 /// [`Error::UnreadableVersionTable`] naming the chain whose records cannot be read;
 /// [`Error::Database`] when the catalog cannot be read.
 pub async fn status<C: ConnectionTrait>(db: &C, chains: &[&Chain]) -> Result<StatusReport, Error> {
-    let state = read_state(db, chains).await?;
+    let state = read_state(db, chains, Read::Listing).await?;
     Ok(StatusReport {
         chains: chains
             .iter()
             .zip(&state.recorded)
             .map(|(c, r)| chain_status(c, r))
             .collect(),
-        unregistered: unregistered(&state.tables, chains),
+        unregistered: unregistered(&state.tables.unwrap_or_default(), chains),
     })
 }
 

@@ -34,6 +34,16 @@ impl fmt::Display for Backend {
 }
 
 impl Backend {
+    /// The backend a database URL names.
+    pub fn of_url(url: &str) -> Option<Backend> {
+        match url.split(':').next()? {
+            "sqlite" => Some(Self::Sqlite),
+            "postgres" | "postgresql" => Some(Self::Postgres),
+            "mysql" | "mariadb" => Some(Self::MySql),
+            _ => None,
+        }
+    }
+
     /// The environment variable holding this backend's server URL.
     pub fn env_var(self) -> Option<&'static str> {
         match self {
@@ -118,11 +128,24 @@ impl TestDatabase {
         out
     }
 
-    /// Creates a fresh, empty database.
+    /// Creates a fresh, empty database on the server of `TEST_POSTGRES_URL` or
+    /// `TEST_MYSQL_URL`, or a temporary SQLite file.
     ///
     /// # Panics
     /// When the server cannot be reached or refuses: a test cannot go on without it.
     pub async fn create(backend: Backend) -> TestDatabase {
+        let server_url = backend
+            .env_var()
+            .map(|var| std::env::var(var).unwrap_or_else(|_| panic!("{var} is not set")));
+        Self::create_on(backend, server_url.as_deref()).await
+    }
+
+    /// Creates a fresh, empty database on the server of `server_url` (ignored for SQLite, which
+    /// gets a temporary file).
+    ///
+    /// # Panics
+    /// When the server cannot be reached or refuses.
+    pub async fn create_on(backend: Backend, server_url: Option<&str>) -> TestDatabase {
         let name = unique_name();
         match backend {
             Backend::Sqlite => {
@@ -136,15 +159,15 @@ impl TestDatabase {
                 }
             }
             Backend::Postgres | Backend::MySql => {
-                let var = backend.env_var().unwrap_or_default();
-                let server_url = std::env::var(var).unwrap_or_else(|_| panic!("{var} is not set"));
+                let server_url = server_url.expect("a server URL").to_owned();
+                let shown = crate::redact_url(&server_url);
                 let admin = Database::connect(&server_url)
                     .await
-                    .unwrap_or_else(|e| panic!("{var}: cannot connect: {e}"));
+                    .unwrap_or_else(|e| panic!("{shown}: cannot connect: {e}"));
                 admin
                     .execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await
-                    .unwrap_or_else(|e| panic!("{var}: cannot create database {name}: {e}"));
+                    .unwrap_or_else(|e| panic!("{shown}: cannot create database {name}: {e}"));
                 admin.close().await.ok();
                 TestDatabase {
                     backend,

@@ -3,6 +3,7 @@
 //! Keep it light: no SeaORM, no database driver. xtask does file work itself and, where a
 //! database is needed, runs the chain's own binary through cargo.
 
+mod bench;
 mod edit;
 mod names;
 mod new_migration;
@@ -39,6 +40,24 @@ enum Command {
         #[arg(long)]
         ns: String,
     },
+    /// Benchmark startup against the plain sea-orm-migration loop (built in release mode):
+    /// fresh apply and no-op startup, this runner, the plain loop and the floor (one query
+    /// reading every version table), medians of several runs
+    Bench {
+        /// Number of chains, the engine's included
+        #[arg(long, default_value_t = 50)]
+        chains: usize,
+        /// Migrations per chain
+        #[arg(long, default_value_t = 10)]
+        migrations: usize,
+        /// A PostgreSQL or MySQL server to measure on as well (scratch databases are created
+        /// there and dropped); repeatable. SQLite is always measured
+        #[arg(long = "database-url", value_name = "URL")]
+        database_urls: Vec<String>,
+        /// Print one JSON object per backend and line
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -46,6 +65,22 @@ fn main() -> ExitCode {
     let result = workspace::Workspace::find().and_then(|ws| match cli.command {
         Command::NewMigration { ns, name } => new_migration::run(&ws, &ns, &name),
         Command::NewProject { ns } => new_project::run(&ws, &ns),
+        Command::Bench {
+            chains,
+            migrations,
+            database_urls,
+            json,
+        } => {
+            let mut args = vec![
+                format!("--chains={chains}"),
+                format!("--migrations={migrations}"),
+            ];
+            args.extend(database_urls.iter().map(|u| format!("--database-url={u}")));
+            if json {
+                args.push("--json".to_owned());
+            }
+            bench::run(&ws, &args)
+        }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

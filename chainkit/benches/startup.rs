@@ -1,0 +1,304 @@
+//! Startup cost, this project's runner against the plain sea-orm-migration loop, side by side.
+//!
+//! Run through `cargo xtask bench` (see its `--help`), or directly:
+//! `cargo bench -p chainkit --bench startup -- --chains 50 --migrations 10 [--database-url URL]...`
+//!
+//! For every backend given (SQLite by default) and synthetic chains (the engine chain plus
+//! `chains - 1` workflow chains, `migrations` migrations each, every migration a table and an
+//! index), it measures in the same run, on the same kind of connection (one connection):
+//!
+//! - `fresh`: applying every chain to an empty database, this runner (`chainkit::migrate`,
+//!   its lock included) against the plain loop (each chain's `MigratorTrait::up` in turn);
+//! - `noop`: the same with everything already applied;
+//! - `noop_floor`: one query reading all version tables, the least a startup can do;
+//! - `noop_statements`: how many statements this runner's no-op startup sends.
+//!
+//! Each is the median of several repetitions. Scratch databases are created on the server of
+//! each `--database-url` and dropped afterwards; the URL's own database is never touched.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use chainkit::testing::{Backend, SqlMigration, TestDatabase};
+use chainkit::{Chain, Registry};
+use clap::Parser;
+use sea_orm::sea_query::{Alias, IntoIden};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DynIden, Statement};
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+/// Startup benchmark: this project's runner against the plain sea-orm-migration loop.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Number of chains, the engine's included
+    #[arg(long, default_value_t = 50)]
+    chains: usize,
+    /// Migrations per chain
+    #[arg(long, default_value_t = 10)]
+    migrations: usize,
+    /// A server to benchmark on (scratch databases are created there); repeatable.
+    /// Default: SQLite only
+    #[arg(long = "database-url")]
+    database_urls: Vec<String>,
+    /// Repetitions of each no-op measurement
+    #[arg(long, default_value_t = 7)]
+    reps: usize,
+    /// Repetitions of each fresh measurement
+    #[arg(long, default_value_t = 3)]
+    fresh_reps: usize,
+    /// Print one JSON object per backend and line instead of a table
+    #[arg(long)]
+    json: bool,
+    /// Passed by `cargo bench`; ignored
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+/// Migrations per chain, for the plain loop's `Migrator`.
+static MIGRATIONS: AtomicUsize = AtomicUsize::new(0);
+/// The chain the plain loop's `Migrator` stands for right now.
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+
+fn namespace(chain: usize) -> String {
+    if chain == 0 {
+        "engine".to_owned()
+    } else {
+        format!("c{chain}")
+    }
+}
+
+fn version_table(chain: usize) -> String {
+    if chain == 0 {
+        "seaql_migrations".to_owned()
+    } else {
+        format!("seaql_migrations_c{chain}")
+    }
+}
+
+fn migrations_of(chain: usize, count: usize) -> Vec<Box<dyn MigrationTrait>> {
+    let prefix = if chain == 0 {
+        "bench".to_owned()
+    } else {
+        format!("ext_c{chain}")
+    };
+    (0..count)
+        .map(|j| {
+            let table = format!("{prefix}_t{j}");
+            let m = SqlMigration::new(
+                &format!("m20260101_{j:06}_create_t{j}"),
+                &[
+                    &format!(
+                        "CREATE TABLE {table} (id INTEGER PRIMARY KEY, name VARCHAR(100) NOT NULL)"
+                    ),
+                    &format!("CREATE INDEX idx_{table}_name ON {table} (name)"),
+                ],
+            );
+            Box::new(m) as Box<dyn MigrationTrait>
+        })
+        .collect()
+}
+
+/// The plain sea-orm-migration `Migrator` of chain `CURRENT`.
+struct Plain;
+
+impl MigratorTrait for Plain {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        migrations_of(
+            CURRENT.load(Ordering::SeqCst),
+            MIGRATIONS.load(Ordering::SeqCst),
+        )
+    }
+
+    fn migration_table_name() -> DynIden {
+        Alias::new(version_table(CURRENT.load(Ordering::SeqCst))).into_iden()
+    }
+}
+
+/// The plain loop: each chain's `MigratorTrait::up` in turn.
+async fn plain_loop(db: &DatabaseConnection, chains: usize) {
+    for i in 0..chains {
+        CURRENT.store(i, Ordering::SeqCst);
+        Plain::up(db, None)
+            .await
+            .expect("plain sea-orm-migration up");
+    }
+}
+
+fn registry(chains: usize, migrations: usize) -> Registry {
+    let chain = |i: usize| {
+        Chain::from_fn(&namespace(i), &version_table(i), move || {
+            migrations_of(i, migrations)
+        })
+    };
+    Registry::new(chain(0), (1..chains).map(chain)).expect("a valid registry")
+}
+
+/// One query reading every version table: the floor of a no-op startup.
+async fn floor(db: &DatabaseConnection, chains: usize) {
+    let sql = (0..chains)
+        .map(|i| format!("SELECT version, applied_at FROM {}", version_table(i)))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect("reading the version tables");
+}
+
+fn median(mut samples: Vec<Duration>) -> f64 {
+    samples.sort();
+    let mid = samples[samples.len() / 2];
+    mid.as_secs_f64() * 1000.0
+}
+
+#[derive(Debug)]
+struct Result {
+    backend: Backend,
+    fresh_ms: f64,
+    fresh_plain_ms: f64,
+    noop_ms: f64,
+    noop_plain_ms: f64,
+    noop_floor_ms: f64,
+    noop_statements: usize,
+}
+
+async fn scratch(backend: Backend, server: Option<&str>) -> (TestDatabase, DatabaseConnection) {
+    let db = TestDatabase::create_on(backend, server).await;
+    let conn = db.connect().await;
+    (db, conn)
+}
+
+async fn measure(args: &Args, backend: Backend, server: Option<&str>) -> Result {
+    let registry = registry(args.chains, args.migrations);
+    let (mut fresh, mut fresh_plain) = (Vec::new(), Vec::new());
+    let (mut noop, mut noop_plain, mut noop_floor) = (Vec::new(), Vec::new(), Vec::new());
+    let mut statements = 0;
+    for rep in 0..args.fresh_reps {
+        let (ours_db, ours) = scratch(backend, server).await;
+        let started = Instant::now();
+        chainkit::migrate(&ours, &registry)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        fresh.push(started.elapsed());
+
+        let (plain_db, plain) = scratch(backend, server).await;
+        let started = Instant::now();
+        plain_loop(&plain, args.chains).await;
+        fresh_plain.push(started.elapsed());
+
+        if rep == 0 {
+            for _ in 0..args.reps {
+                let started = Instant::now();
+                let report = chainkit::migrate(&ours, &registry).await.unwrap();
+                noop.push(started.elapsed());
+                assert!(report.applied.is_empty());
+
+                let started = Instant::now();
+                plain_loop(&plain, args.chains).await;
+                noop_plain.push(started.elapsed());
+
+                let started = Instant::now();
+                floor(&ours, args.chains).await;
+                noop_floor.push(started.elapsed());
+            }
+            let mut counted = chainkit::connect(&ours_db.url, chainkit::DEFAULT_CONNECT_TIMEOUT)
+                .await
+                .unwrap();
+            let count = Arc::new(AtomicUsize::new(0));
+            let seen = Arc::clone(&count);
+            counted.set_metric_callback(move |_| {
+                seen.fetch_add(1, Ordering::SeqCst);
+            });
+            chainkit::migrate(&counted, &registry).await.unwrap();
+            statements = count.load(Ordering::SeqCst);
+            counted.close().await.ok();
+        }
+        ours.close().await.ok();
+        plain.close().await.ok();
+        ours_db.drop_database().await;
+        plain_db.drop_database().await;
+    }
+    Result {
+        backend,
+        fresh_ms: median(fresh),
+        fresh_plain_ms: median(fresh_plain),
+        noop_ms: median(noop),
+        noop_plain_ms: median(noop_plain),
+        noop_floor_ms: median(noop_floor),
+        noop_statements: statements,
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let args = Args::parse();
+    MIGRATIONS.store(args.migrations, Ordering::SeqCst);
+    let mut targets: Vec<(Backend, Option<String>)> = vec![(Backend::Sqlite, None)];
+    for url in &args.database_urls {
+        match Backend::of_url(url) {
+            Some(Backend::Sqlite) => {}
+            Some(backend) => targets.push((backend, Some(url.clone()))),
+            None => {
+                eprintln!(
+                    "error: {}: expected a postgres:// or mysql:// URL",
+                    chainkit::redact_url(url)
+                );
+                std::process::exit(2);
+            }
+        }
+    }
+    if !args.json {
+        println!(
+            "{} chains x {} migrations; medians of {} fresh and {} no-op runs; times in ms",
+            args.chains, args.migrations, args.fresh_reps, args.reps
+        );
+        println!(
+            "{:9} {:>9} {:>11} {:>7} {:>8} {:>10} {:>9} {:>9} {:>9} {:>11}",
+            "backend",
+            "fresh",
+            "fresh_plain",
+            "speedup",
+            "noop",
+            "noop_plain",
+            "speedup",
+            "floor",
+            "vs_floor",
+            "statements"
+        );
+    }
+    for (backend, server) in targets {
+        if !args.json {
+            eprintln!("measuring {backend}…");
+        }
+        let r = measure(&args, backend, server.as_deref()).await;
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "backend": r.backend.to_string(),
+                    "chains": args.chains,
+                    "migrations": args.migrations,
+                    "fresh_ms": r.fresh_ms,
+                    "fresh_plain_ms": r.fresh_plain_ms,
+                    "noop_ms": r.noop_ms,
+                    "noop_plain_ms": r.noop_plain_ms,
+                    "noop_floor_ms": r.noop_floor_ms,
+                    "noop_statements": r.noop_statements,
+                })
+            );
+        } else {
+            println!(
+                "{:9} {:>9.1} {:>11.1} {:>6.1}x {:>8.2} {:>10.1} {:>8.1}x {:>9.2} {:>8.2}x {:>11}",
+                r.backend.to_string(),
+                r.fresh_ms,
+                r.fresh_plain_ms,
+                r.fresh_plain_ms / r.fresh_ms,
+                r.noop_ms,
+                r.noop_plain_ms,
+                r.noop_plain_ms / r.noop_ms,
+                r.noop_floor_ms,
+                r.noop_ms / r.noop_floor_ms,
+                r.noop_statements
+            );
+        }
+    }
+}
