@@ -388,8 +388,7 @@ impl Run<'_> {
         let before = self.schema().await?;
         let backend = self.backend;
         let transactional = backend::use_transaction(migration, backend);
-        let outcome = if transactional && self.open.is_some() {
-            let txn = self.open.as_ref().expect("checked");
+        let outcome = if let (true, Some(txn)) = (transactional, self.open.as_ref()) {
             let savepoint = txn
                 .begin()
                 .await

@@ -436,78 +436,60 @@ async fn the_guard_refuses_a_workflow_migration_creating_another_version_table()
     .await;
 }
 
+/// The engine chain with a first migration running `first` and a second running `second`.
+fn engine_running(first: &str, second: &str) -> Chain {
+    sql_chain(
+        "engine",
+        vec![
+            SqlMigration::new(
+                "m20260101_000001_users",
+                &["CREATE TABLE users (id INTEGER PRIMARY KEY, name VARCHAR(50))"],
+            ),
+            SqlMigration::new("m20260301_000001_fine", &[first]),
+            SqlMigration::new("m20260301_000002_trespass", &[second]),
+        ],
+    )
+}
+
 #[tokio::test]
 async fn the_guard_refuses_an_engine_migration_touching_an_ext_table() {
-    let engine = sql_chain(
-        "engine",
-        vec![
-            SqlMigration::new(
-                "m20260101_000001_users",
-                &["CREATE TABLE users (id INTEGER PRIMARY KEY, name VARCHAR(50))"],
-            ),
-            SqlMigration::new(
-                "m20260301_000001_fine",
-                &["CREATE TABLE ext_engine_ok (id INTEGER PRIMARY KEY)"],
-            ),
-            SqlMigration::new(
-                "m20260301_000002_trespass",
-                &["ALTER TABLE ext_alpha_a ADD COLUMN note VARCHAR(20)"],
-            ),
-        ],
-    );
-    // `ext_engine_ok` is itself outside the engine's scope; the guard must refuse it first
-    let registry = Registry::new(engine, [alpha_chain(), beta_chain()]).unwrap();
-    for test_db in TestDatabase::all().await {
-        let db = test_db.connect().await;
-        chainkit::migrate(&db, &registry_with(vec![]))
-            .await
-            .unwrap();
-        let err = chainkit::migrate(&db, &registry).await.unwrap_err();
-        assert!(
-            err.to_string().starts_with(
-                "namespace \"engine\": migration m20260301_000001_fine: table \"ext_engine_ok\" \
-                 is outside the engine's tables (no ext_ prefix) (created)"
-            ),
-            "{}: {err}",
-            test_db.backend
-        );
-        db.close().await.ok();
-        test_db.drop_database().await;
-    }
-    let engine = sql_chain(
-        "engine",
-        vec![
-            SqlMigration::new(
-                "m20260101_000001_users",
-                &["CREATE TABLE users (id INTEGER PRIMARY KEY, name VARCHAR(50))"],
-            ),
-            SqlMigration::new(
-                "m20260301_000001_fine",
-                &["CREATE TABLE audit (id INTEGER PRIMARY KEY)"],
-            ),
-            SqlMigration::new(
-                "m20260301_000002_trespass",
-                &["ALTER TABLE ext_alpha_a ADD COLUMN note VARCHAR(20)"],
-            ),
-        ],
-    );
-    let registry = Registry::new(engine, [alpha_chain(), beta_chain()]).unwrap();
-    for test_db in TestDatabase::all().await {
-        let db = test_db.connect().await;
-        chainkit::migrate(&db, &registry_with(vec![]))
-            .await
-            .unwrap();
-        let err = chainkit::migrate(&db, &registry).await.unwrap_err();
-        assert!(
-            err.to_string().starts_with(
-                "namespace \"engine\": migration m20260301_000002_trespass: table \"ext_alpha_a\" \
-                 is outside the engine's tables (no ext_ prefix) (altered)"
-            ),
-            "{}: {err}",
-            test_db.backend
-        );
-        db.close().await.ok();
-        test_db.drop_database().await;
+    let alter = "ALTER TABLE ext_alpha_a ADD COLUMN note VARCHAR(20)";
+    let cases = [
+        // an ext_ table the engine creates is refused like one it alters
+        (
+            "CREATE TABLE ext_engine_ok (id INTEGER PRIMARY KEY)",
+            "m20260301_000001_fine",
+            "ext_engine_ok",
+            "created",
+        ),
+        (
+            "CREATE TABLE audit (id INTEGER PRIMARY KEY)",
+            "m20260301_000002_trespass",
+            "ext_alpha_a",
+            "altered",
+        ),
+    ];
+    for (first, migration, table, how) in cases {
+        let registry =
+            Registry::new(engine_running(first, alter), [alpha_chain(), beta_chain()]).unwrap();
+        for test_db in TestDatabase::all().await {
+            let db = test_db.connect().await;
+            chainkit::migrate(&db, &registry_with(vec![]))
+                .await
+                .unwrap();
+            let err = chainkit::migrate(&db, &registry).await.unwrap_err();
+            let expected = format!(
+                "namespace \"engine\": migration {migration}: table \"{table}\" is outside the \
+                 engine's tables (no ext_ prefix) ({how})"
+            );
+            assert!(
+                err.to_string().starts_with(&expected),
+                "{}: {err}",
+                test_db.backend
+            );
+            db.close().await.ok();
+            test_db.drop_database().await;
+        }
     }
 }
 

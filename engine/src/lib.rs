@@ -2,7 +2,7 @@
 //! to date, the engine's own chain first, then every workflow project's.
 //!
 //! ```no_run
-//! # async fn run() -> anyhow::Result<()> {
+//! # async fn run() -> Result<(), engine::Error> {
 //! let report = engine::startup("sqlite://engine.db?mode=rwc", &Default::default()).await?;
 //! println!("{} migrations applied", report.applied.len());
 //! # Ok(()) }
