@@ -86,7 +86,18 @@ pub async fn lock(db: &DatabaseConnection, timeout: Duration) -> Result<Migratio
                     .transpose()
                     .map_err(lock_failed("GET_LOCK"))?
                     .flatten();
-                (ok == Some(1)).then_some(Held::Session)
+                match ok {
+                    Some(1) => Some(Held::Session),
+                    Some(_) => None,
+                    // GET_LOCK(NULL): DATABASE() is NULL
+                    None => {
+                        return Err(Error::Lock {
+                            message: "no database is selected; name one in the URL \
+                                      (mysql://USER@HOST:3306/DATABASE)"
+                                .to_owned(),
+                        });
+                    }
+                }
             }
             _ => match sqlite_lock_path(db).await? {
                 None => Some(Held::Nothing),

@@ -535,3 +535,91 @@ async fn status_reports_tables_of_unregistered_namespaces_without_failing() {
         test_db.drop_database().await;
     }
 }
+
+async fn pg_types(db: &DatabaseConnection) -> Vec<String> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT t.typname::text AS n FROM pg_type t JOIN pg_namespace s ON s.oid = t.typnamespace \
+             WHERE t.typtype = 'e' AND s.nspname = current_schema() ORDER BY 1",
+        ))
+        .await
+        .unwrap();
+    rows.into_iter()
+        .map(|r| r.try_get::<String>("", "n").unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn fresh_and_reset_drop_the_postgres_types_only_their_chain_uses() {
+    for test_db in TestDatabase::all().await {
+        let backend = test_db.backend;
+        let pg = backend == Backend::Postgres;
+        // on PostgreSQL the column is an enum type of the chain's own; elsewhere plain text
+        let (create, drop, column_type) = if pg {
+            (
+                "CREATE TYPE ext_delta_mood AS ENUM ('calm', 'busy')",
+                "DROP TYPE ext_delta_mood",
+                "ext_delta_mood",
+            )
+        } else {
+            (
+                "CREATE TABLE ext_delta_unused (id INTEGER PRIMARY KEY)",
+                "DROP TABLE ext_delta_unused",
+                "VARCHAR(10)",
+            )
+        };
+        let table =
+            format!("CREATE TABLE ext_delta_t (id INTEGER PRIMARY KEY, mood {column_type})");
+        let delta = sql_chain(
+            "delta",
+            vec![
+                SqlMigration::new("m20260401_000001_create_t", &[create, &table])
+                    .down(&["DROP TABLE ext_delta_t", drop]),
+            ],
+        );
+        let registry = registry_with(vec![delta]);
+        let db = test_db.connect().await;
+        chainkit::migrate(&db, &registry).await.unwrap();
+        if pg {
+            // a type of the engine's, and one the engine shares with nobody
+            exec(&db, "CREATE TYPE engine_mood AS ENUM ('on', 'off')").await;
+            exec(&db, "ALTER TABLE users ADD COLUMN mood engine_mood").await;
+            assert_eq!(pg_types(&db).await, ["engine_mood", "ext_delta_mood"]);
+        }
+        let report = chainkit::fresh(&db, &registry, "delta", false)
+            .await
+            .unwrap();
+        assert!(
+            report.dropped.contains(&"ext_delta_t".to_owned()),
+            "{backend}"
+        );
+        if pg {
+            assert_eq!(pg_types(&db).await, ["engine_mood", "ext_delta_mood"]);
+        }
+        chainkit::reset(&db, &registry, "delta", false)
+            .await
+            .unwrap();
+        exec(&db, "DROP TABLE IF EXISTS ext_delta_t").await;
+        exec(&db, "DROP TABLE IF EXISTS ext_delta_unused").await;
+        chainkit::migrate(&db, &registry).await.unwrap();
+        let report = chainkit::fresh(&db, &registry, "delta", false)
+            .await
+            .unwrap();
+        assert_eq!(report.applied.len(), 1, "{backend}");
+        let tables = table_names(&db).await;
+        assert!(tables.contains(&"ext_delta_t".to_owned()), "{backend}");
+        assert!(tables.contains(&"users".to_owned()), "{backend}");
+        if pg {
+            // the chain's type was dropped and created again; the engine's was never touched
+            assert_eq!(pg_types(&db).await, ["engine_mood", "ext_delta_mood"]);
+            let err = db
+                .execute_unprepared("DROP TYPE engine_mood")
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("depend on it"), "{err}");
+        }
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}

@@ -188,6 +188,16 @@ fn wrong_credentials_and_missing_databases_are_named() {
     if let Ok(url) = std::env::var("TEST_MYSQL_URL") {
         cases.push(url.replacen("root@", "root:wrong-s3cret@", 1));
         cases.push(chainkit::testing::with_database(&url, "no_such_database"));
+        // a MySQL URL naming no database connects, but there is nothing to migrate
+        let no_database = chainkit::testing::with_database(&url, "");
+        let out = engine_command(&no_database, &["--lock-timeout", "3"])
+            .output()
+            .unwrap();
+        assert_one_line_error(
+            &out,
+            "error: migration lock: no database is selected; name one in the URL",
+            None,
+        );
     }
     for url in cases {
         let out = engine_command(&url, &["--connect-timeout", "3"])
