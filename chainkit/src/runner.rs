@@ -1,15 +1,18 @@
 //! Applies and rolls back migrations: the one place that owns the sequence.
 //!
-//! Per run: one round of reads for every chain's state ([`crate::status`]), then the steps in
-//! order. Where DDL is transactional (PostgreSQL, SQLite), consecutive steps share one
-//! transaction, each inside its own savepoint together with its version row: a failed step
-//! rolls back to its savepoint and leaves no trace, the steps before it are committed, and
-//! nothing after it runs. A migration whose `use_transaction()` is `Some(false)` runs outside
-//! any transaction. On MySQL each step runs on its own, as plain sea-orm-migration does.
+//! Per run: one read of every chain's state ([`crate::status`]), then the steps in order,
+//! grouped by chain. Where DDL is transactional (PostgreSQL, SQLite) the run shares one
+//! transaction; each chain's steps run inside one savepoint and are guarded once at the end.
+//! When a step fails or the guard finds a trespass, that savepoint is rolled back and the
+//! chain's steps run again one by one, each in its own savepoint with its version row and
+//! guarded after it: the failing step leaves no trace, the steps before it are committed, the
+//! error names it, and nothing after it runs. A migration whose `use_transaction()` is
+//! `Some(false)` runs outside any transaction. On MySQL each step runs on its own and is
+//! guarded after it, and a step that may leave something half-done is recorded in the
+//! progress table while it runs.
 //!
-//! Every step is guarded: the schema is compared before and after it, and a step that
-//! created, altered or dropped a table outside its chain's scope is refused (rolled back
-//! where the backend can).
+//! The guard compares the schema before and after: a step that created, altered or dropped a
+//! table outside its chain's scope is refused (rolled back where the backend can).
 
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, TransactionTrait,

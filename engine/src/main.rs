@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 /// The workflow engine. With no command it brings the database up to date: the engine's
 /// migrations first, then every workflow project's, and prints where each chain stands.
 #[derive(Debug, Parser)]
-#[command(name = "engine", version, about, long_about = None)]
+#[command(name = "engine", version, about)]
 struct Cli {
     #[command(flatten)]
     database: DatabaseArgs,
