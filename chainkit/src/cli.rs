@@ -501,10 +501,12 @@ pub async fn run_migrate(
     result.and(released)
 }
 
-/// Logs warnings and errors to stderr; `RUST_LOG` overrides.
+/// Logs to stderr: progress (each migration as it is applied or rolled back) and warnings
+/// (such as waiting for the lock); `RUST_LOG` overrides.
 pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,chainkit=info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -325,12 +325,11 @@ impl Run<'_> {
     }
 
     fn record_done(&mut self, chain: &Chain, migration: &str) {
-        tracing::info!(
-            namespace = chain.namespace(),
-            migration,
-            direction = ?self.direction,
-            "done"
-        );
+        let done = match self.direction {
+            Direction::Up => "applied",
+            Direction::Down => "rolled back",
+        };
+        tracing::info!("{done} {} {migration}", chain.namespace());
         self.done.push(AppliedMigration {
             namespace: chain.namespace().to_owned(),
             migration: migration.to_owned(),

@@ -151,7 +151,13 @@ async fn a_failing_workflow_migration_exits_non_zero_naming_namespace_migration_
 
         let run = engine(&test_db.url, &[]);
         assert_eq!(run.status.code(), Some(1), "{backend}");
-        let err = text(&run.stderr);
+        let stderr = text(&run.stderr);
+        // progress first, as each migration is applied, then the error
+        assert!(
+            stderr.contains("INFO applied engine m20260115_000001_create_tasks\n"),
+            "{backend}: {stderr}"
+        );
+        let err = &stderr[stderr.find("error: ").expect("an error line")..];
         assert!(
             err.starts_with(
                 "error: namespace \"template\": migration m20260201_000001_create_requests: "
