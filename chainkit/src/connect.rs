@@ -69,6 +69,17 @@ pub async fn connect(url: &str, timeout: Duration) -> Result<DatabaseConnection,
     }
 }
 
+/// Whether `url` names an in-memory SQLite database (`sqlite::memory:`, `sqlite:`,
+/// `sqlite://`, `mode=memory`), which lives only as long as its connection.
+pub fn is_in_memory(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return false;
+    };
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let path = path.trim_start_matches("//");
+    path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory")
+}
+
 /// The URL with any password replaced by `***`: `postgres://app:***@db/prod`.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -124,6 +135,25 @@ mod tests {
             "sqlite://engine.db?mode=rwc"
         );
         assert_eq!(redact_url("postgres://a:p@ss@h/d"), "postgres://a:***@h/d");
+    }
+
+    #[test]
+    fn in_memory_sqlite_urls_are_recognised() {
+        for url in [
+            "sqlite::memory:",
+            "sqlite:",
+            "sqlite://",
+            "sqlite://x.db?mode=memory",
+        ] {
+            assert!(is_in_memory(url), "{url}");
+        }
+        for url in [
+            "sqlite://engine.db?mode=rwc",
+            "sqlite:engine.db",
+            "postgres://h/db",
+        ] {
+            assert!(!is_in_memory(url), "{url}");
+        }
     }
 
     #[test]

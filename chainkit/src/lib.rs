@@ -29,7 +29,7 @@ use sea_orm::sea_query::{Alias, IntoIden};
 use sea_orm_migration::sea_orm::DynIden;
 
 pub use chain::Chain;
-pub use connect::{DEFAULT_CONNECT_TIMEOUT, connect, redact_url};
+pub use connect::{DEFAULT_CONNECT_TIMEOUT, connect, is_in_memory, redact_url};
 pub use error::{AppliedMigration, Error, Trespass};
 pub use lock::{DEFAULT_LOCK_TIMEOUT, MigrationLock, lock};
 pub use namespace::{

@@ -40,6 +40,12 @@ async fn run(cli: Cli) -> Result<(), chainkit::Error> {
             let url = &cli.database.database_url;
             let started = Instant::now();
             println!("database: {}", chainkit::redact_url(url));
+            if chainkit::is_in_memory(url) {
+                tracing::warn!(
+                    "the database is in memory: nothing is kept after the engine exits \
+                     (for a file, use sqlite://FILE?mode=rwc)"
+                );
+            }
             let options = cli.database.startup_options();
             let report = chainkit::startup(url, &registry, &options).await?;
             print!("{}", format_run_report(&report, started.elapsed()));

@@ -10,10 +10,13 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     /// The instance the task belongs to.
+    #[sea_orm(indexed)]
     pub workflow_instance_id: i64,
     /// Task name from the workflow definition.
+    #[sea_orm(column_type = "String(StringLen::N(200))")]
     pub name: String,
     /// `open`, `done`…
+    #[sea_orm(column_type = "String(StringLen::N(32))")]
     pub state: String,
     /// The user it is assigned to, if any.
     pub assignee_id: Option<i64>,

@@ -10,9 +10,10 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     /// Unique login name.
-    #[sea_orm(unique)]
+    #[sea_orm(unique, column_type = "String(StringLen::N(100))")]
     pub username: String,
     /// Name shown to people.
+    #[sea_orm(column_type = "String(StringLen::N(200))")]
     pub display_name: String,
     /// When the user was created.
     pub created_at: DateTimeUtc,

@@ -10,8 +10,10 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     /// Key of the workflow definition this instance runs.
+    #[sea_orm(indexed, column_type = "String(StringLen::N(200))")]
     pub definition_key: String,
     /// `running`, `completed`, `failed`…
+    #[sea_orm(column_type = "String(StringLen::N(32))")]
     pub state: String,
     /// The user who started it, if any.
     pub started_by: Option<i64>,

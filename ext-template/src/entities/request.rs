@@ -12,8 +12,14 @@ pub struct Model {
     /// The engine's workflow instance handling this request (`workflow_instances.id`).
     pub workflow_instance_id: i64,
     /// Short description.
+    #[sea_orm(column_type = "String(StringLen::N(200))")]
     pub title: String,
     /// `open`, `approved`, `rejected`.
+    #[sea_orm(
+        indexed,
+        default_value = "open",
+        column_type = "String(StringLen::N(32))"
+    )]
     pub status: String,
     /// When the request was made.
     pub created_at: DateTimeUtc,

@@ -10,8 +10,10 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     /// The request this item belongs to.
+    #[sea_orm(indexed)]
     pub request_id: i64,
     /// What is requested.
+    #[sea_orm(column_type = "String(StringLen::N(500))")]
     pub description: String,
     /// How many.
     pub quantity: i32,
