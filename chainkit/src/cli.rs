@@ -429,7 +429,10 @@ pub async fn run_migrate(
             MigrateCommand::Status { json } => {
                 let mut report = crate::status(&db, registry).await?;
                 if let Manages::Only(own) = manages {
+                    // this binary knows no other workflow project: their tables are not its
+                    // concern, and not a sign of removal
                     report.chains.retain(|c| c.namespace == own);
+                    report.unregistered.clear();
                 }
                 for warning in status_warnings(&report) {
                     eprintln!("{warning}");

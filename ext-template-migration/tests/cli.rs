@@ -4,6 +4,7 @@ use std::process::{Command, Output};
 
 use chainkit::testing::TestDatabase;
 use ext_template_migration::{Migrator, NAMESPACE};
+use sea_orm::ConnectionTrait;
 use sea_orm_migration::MigratorTrait;
 
 fn cli(url: &str, args: &[&str]) -> Output {
@@ -48,6 +49,12 @@ async fn the_binary_manages_only_its_own_chain() {
         assert!(text(&down.stdout).contains(newest));
 
         let status = cli(&test_db.url, &["status", "--json"]);
+        // another project's tables are none of this binary's business
+        assert!(
+            !text(&status.stderr).contains("not registered"),
+            "{}",
+            text(&status.stderr)
+        );
         let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
         let chains = json.as_array().unwrap();
         assert_eq!(chains.len(), 1);
