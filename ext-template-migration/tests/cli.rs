@@ -38,6 +38,9 @@ async fn the_binary_manages_only_its_own_chain() {
         chainkit::up(&db, &registry, Some("engine"), None)
             .await
             .unwrap();
+        db.execute_unprepared("CREATE TABLE ext_other_things (id INTEGER PRIMARY KEY)")
+            .await
+            .unwrap();
         db.close().await.ok();
 
         let up = cli(&test_db.url, &["up"]);
