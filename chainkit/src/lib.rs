@@ -5,7 +5,11 @@
 //! workflow project `ns` owns the tables `ext_{ns}_*` and records its chain in
 //! `seaql_migrations_{ns}`. This crate checks those rules ([`Registry`]), reads where every
 //! chain stands in a fixed number of statements ([`status()`]) and runs them in order
-//! ([`migrate`], [`startup`]).
+//! ([`migrate`], [`startup`]), both under the database-level migration lock ([`lock()`]).
+//!
+//! The scoped operations ([`up`], [`down`], [`fresh`], [`reset`], [`refresh`], [`resolve`])
+//! act on one chain and do not take the lock themselves: hold it around them, as the
+//! `migrate` commands of [`cli`] do.
 
 mod backend;
 mod chain;

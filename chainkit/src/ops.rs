@@ -1,5 +1,6 @@
 //! Scoped operations on one chain: rolling back, dropping its tables (`fresh`, `reset`),
-//! refreshing. Nothing here reaches outside the chain's scope.
+//! refreshing, resolving. Nothing here reaches outside the chain's scope. None of them takes
+//! the migration lock: callers hold [`crate::lock`] around them.
 
 use std::collections::{BTreeMap, BTreeSet};
 
