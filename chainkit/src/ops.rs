@@ -80,7 +80,9 @@ async fn targets<'r>(
 /// `None`, at most `steps` in all.
 ///
 /// # Errors
-/// See [`runner::up`]; [`Error::UnknownNamespace`].
+/// [`Error::UnknownNamespace`]; [`Error::UnknownAppliedMigration`] or [`Error::Interrupted`]
+/// before anything runs; [`Error::MigrationFailed`] or [`Error::Trespass`] naming the
+/// migration, with those applied before it.
 pub async fn up(
     db: &DatabaseConnection,
     registry: &Registry,
@@ -97,7 +99,7 @@ pub async fn up(
 /// Rolls back the newest `steps` applied migrations of one chain (all when `None`).
 ///
 /// # Errors
-/// See [`runner::down`]; [`Error::UnknownNamespace`].
+/// As [`up`].
 pub async fn down(
     db: &DatabaseConnection,
     registry: &Registry,
