@@ -11,6 +11,7 @@ use crate::chain::Chain;
 use crate::error::{AppliedMigration, Error};
 use crate::registry::Registry;
 use crate::runner::{self, RunReport, checked_state};
+use crate::status::list_tables;
 
 /// What a scoped operation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -170,16 +171,8 @@ pub async fn reset(
 /// Drops the shared progress table once the engine's chain is gone (it is empty then: a run
 /// refuses to start while it records an unfinished migration).
 async fn drop_progress_table(db: &DatabaseConnection) -> Result<Option<String>, Error> {
-    let backend = db.get_database_backend();
-    let tables = db
-        .query_all_raw(backend::list_tables(backend))
-        .await
-        .map_err(Error::db("listing tables"))?;
-    let exists = tables.iter().any(|row| {
-        row.try_get::<String>("", "t")
-            .is_ok_and(|t| t == backend::PROGRESS_TABLE)
-    });
-    if !exists {
+    let tables = list_tables(db, "listing tables").await?;
+    if !tables.contains(backend::PROGRESS_TABLE) {
         return Ok(None);
     }
     db.execute(&backend::drop_version_table(backend::PROGRESS_TABLE))
@@ -216,14 +209,7 @@ async fn drop_chain_tables(db: &DatabaseConnection, chain: &Chain) -> Result<Vec
     let backend = db.get_database_backend();
     let context = |what: &str| format!("namespace {:?}: {what}", chain.namespace());
     let scope = chain.scope();
-    let tables: BTreeSet<String> = db
-        .query_all_raw(backend::list_tables(backend))
-        .await
-        .map_err(Error::db(context("listing tables")))?
-        .into_iter()
-        .map(|row| row.try_get::<String>("", "t"))
-        .collect::<Result<_, _>>()
-        .map_err(Error::db(context("listing tables")))?;
+    let tables = list_tables(db, &context("listing tables")).await?;
     let owned: BTreeSet<String> = tables
         .iter()
         .filter(|t| scope.contains(t))

@@ -153,18 +153,7 @@ pub(crate) async fn read_state<C: ConnectionTrait>(
             });
         }
     }
-    let backend = db.get_database_backend();
-    let rows = db
-        .query_all_raw(backend::list_tables(backend))
-        .await
-        .map_err(Error::db("listing tables"))?;
-    let mut tables = BTreeSet::new();
-    for row in rows {
-        tables.insert(
-            row.try_get::<String>("", "t")
-                .map_err(Error::db("listing tables"))?,
-        );
-    }
+    let tables = list_tables(db, "listing tables").await?;
     let mut recorded: Vec<Recorded> = chains
         .iter()
         .map(|c| Recorded {
@@ -217,6 +206,21 @@ fn fill(
             }
         }
     }
+}
+
+/// Every base table of the current database/schema; `context` names the work in an error.
+pub(crate) async fn list_tables<C: ConnectionTrait>(
+    db: &C,
+    context: &str,
+) -> Result<BTreeSet<String>, Error> {
+    let backend = db.get_database_backend();
+    db.query_all_raw(backend::list_tables(backend))
+        .await
+        .map_err(Error::db(context))?
+        .into_iter()
+        .map(|row| row.try_get::<String>("", "t"))
+        .collect::<Result<_, _>>()
+        .map_err(Error::db(context))
 }
 
 async fn read_rows<C: ConnectionTrait>(

@@ -364,76 +364,52 @@ fn trespassing(ns: &str, sql: &str) -> Chain {
     )
 }
 
-#[tokio::test]
-async fn the_guard_refuses_a_workflow_migration_altering_an_engine_table() {
-    let sql = "ALTER TABLE users ADD COLUMN nickname VARCHAR(20)";
+/// The workflow chain `gamma` whose second migration runs `sql` is refused for changing
+/// `table` as `how`.
+async fn refused_for_gamma(sql: &str, table: &str, how: &str) {
     assert_refused(
         registry_with(vec![trespassing("gamma", sql)]),
         "gamma",
-        "users",
-        "altered",
+        table,
+        how,
     )
     .await;
+}
+
+#[tokio::test]
+async fn the_guard_refuses_a_workflow_migration_altering_an_engine_table() {
+    let sql = "ALTER TABLE users ADD COLUMN nickname VARCHAR(20)";
+    refused_for_gamma(sql, "users", "altered").await;
 }
 
 #[tokio::test]
 async fn the_guard_refuses_a_workflow_migration_indexing_an_engine_table() {
     let sql = "CREATE INDEX idx_users_name ON users (name)";
-    assert_refused(
-        registry_with(vec![trespassing("gamma", sql)]),
-        "gamma",
-        "users",
-        "altered",
-    )
-    .await;
+    refused_for_gamma(sql, "users", "altered").await;
 }
 
 #[tokio::test]
 async fn the_guard_refuses_a_workflow_migration_creating_an_unprefixed_table() {
     let sql = "CREATE TABLE invoices (id INTEGER PRIMARY KEY)";
-    assert_refused(
-        registry_with(vec![trespassing("gamma", sql)]),
-        "gamma",
-        "invoices",
-        "created",
-    )
-    .await;
+    refused_for_gamma(sql, "invoices", "created").await;
 }
 
 #[tokio::test]
 async fn the_guard_refuses_a_workflow_migration_dropping_another_projects_table() {
     let sql = "DROP TABLE ext_beta_x";
-    assert_refused(
-        registry_with(vec![trespassing("gamma", sql)]),
-        "gamma",
-        "ext_beta_x",
-        "dropped",
-    )
-    .await;
+    refused_for_gamma(sql, "ext_beta_x", "dropped").await;
 }
 
 #[tokio::test]
 async fn the_guard_refuses_a_workflow_migration_creating_another_projects_table() {
     let sql = "CREATE TABLE ext_alpha_c (id INTEGER PRIMARY KEY)";
-    assert_refused(
-        registry_with(vec![trespassing("gamma", sql)]),
-        "gamma",
-        "ext_alpha_c",
-        "created",
-    )
-    .await;
+    refused_for_gamma(sql, "ext_alpha_c", "created").await;
 }
 
 #[tokio::test]
 async fn the_guard_refuses_a_workflow_migration_creating_another_version_table() {
     let sql = "CREATE TABLE seaql_migrations_other (version VARCHAR(20))";
-    assert_refused(
-        registry_with(vec![trespassing("gamma", sql)]),
-        "gamma",
-        "seaql_migrations_other",
-        "created",
-    )
-    .await;
+    refused_for_gamma(sql, "seaql_migrations_other", "created").await;
 }
 
 /// The engine chain with a first migration running `first` and a second running `second`.
