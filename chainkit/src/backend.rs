@@ -252,6 +252,130 @@ pub(crate) fn schema_catalog(backend: DbBackend) -> Statement {
     Statement::from_string(backend, sql)
 }
 
+/// The columns of every table, in order, as rows `t` table, `c` column, `ty` type as the
+/// database reports it, `nn` 1 when NOT NULL, `df` the default expression (or NULL), `ex`
+/// anything else that defines the column (MySQL's `auto_increment`), `pk` the position in the
+/// primary key on SQLite, whose rowid primary keys have no index (0 elsewhere).
+pub(crate) fn catalog_columns(backend: DbBackend) -> Statement {
+    let sql = match backend {
+        DbBackend::Sqlite => {
+            "SELECT m.name AS t, p.name AS c, p.type AS ty, p.\"notnull\" AS nn, \
+               p.dflt_value AS df, p.pk AS pk, \
+               CASE WHEN p.pk = 1 AND upper(m.sql) LIKE '%AUTOINCREMENT%' \
+                 THEN 'auto_increment' ELSE '' END AS ex \
+             FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY m.name, p.cid"
+        }
+        DbBackend::Postgres => {
+            "SELECT c.relname::text AS t, a.attname::text AS c, \
+               format_type(a.atttypid, a.atttypmod) AS ty, \
+               CASE WHEN a.attnotnull THEN 1 ELSE 0 END AS nn, \
+               pg_get_expr(d.adbin, d.adrelid) AS df, \
+               CASE WHEN a.attidentity <> '' THEN 'identity' ELSE '' END AS ex, 0 AS pk \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
+             LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum \
+             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') \
+             ORDER BY c.relname, a.attnum"
+        }
+        _ => {
+            "SELECT TABLE_NAME AS t, COLUMN_NAME AS c, COLUMN_TYPE AS ty, \
+               CASE WHEN IS_NULLABLE = 'NO' THEN 1 ELSE 0 END AS nn, \
+               COLUMN_DEFAULT AS df, EXTRA AS ex, 0 AS pk \
+             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
+             ORDER BY TABLE_NAME, ORDINAL_POSITION"
+        }
+    };
+    Statement::from_string(backend, sql)
+}
+
+/// Every index's columns, as rows `t` table, `i` index name, `u` 1 when unique, `p` 1 for
+/// the primary key, `c` column, ordered by position. Expression indexes are left out.
+pub(crate) fn catalog_indexes(backend: DbBackend) -> Statement {
+    let sql = match backend {
+        DbBackend::Sqlite => {
+            "SELECT m.name AS t, l.name AS i, l.\"unique\" AS u, \
+               CASE WHEN l.origin = 'pk' THEN 1 ELSE 0 END AS p, x.name AS c \
+             FROM sqlite_master m JOIN pragma_index_list(m.name) l \
+             JOIN pragma_index_info(l.name) x \
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND x.name IS NOT NULL \
+             ORDER BY m.name, l.name, x.seqno"
+        }
+        DbBackend::Postgres => {
+            "SELECT t.relname::text AS t, i.relname::text AS i, \
+               CASE WHEN x.indisunique THEN 1 ELSE 0 END AS u, \
+               CASE WHEN x.indisprimary THEN 1 ELSE 0 END AS p, a.attname::text AS c \
+             FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
+             JOIN pg_class t ON t.oid = x.indrelid \
+             JOIN pg_namespace n ON n.oid = t.relnamespace \
+             CROSS JOIN LATERAL unnest(x.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
+             JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum \
+             WHERE n.nspname = current_schema() AND x.indexprs IS NULL \
+             ORDER BY t.relname, i.relname, k.ord"
+        }
+        _ => {
+            "SELECT TABLE_NAME AS t, INDEX_NAME AS i, CASE WHEN NON_UNIQUE = 0 THEN 1 ELSE 0 END AS u, \
+               CASE WHEN INDEX_NAME = 'PRIMARY' THEN 1 ELSE 0 END AS p, COLUMN_NAME AS c \
+             FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = DATABASE() AND COLUMN_NAME IS NOT NULL \
+             ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX"
+        }
+    };
+    Statement::from_string(backend, sql)
+}
+
+/// Every foreign key's column pairs, as rows `t` table, `i` an identifier of the key, `rt`
+/// the referenced table, `c` column, `rc` referenced column (NULL on SQLite when it is the
+/// primary key), `ou`/`od` the ON UPDATE/ON DELETE action, ordered by position.
+pub(crate) fn catalog_foreign_keys(backend: DbBackend) -> Statement {
+    let sql = match backend {
+        DbBackend::Sqlite => {
+            "SELECT m.name AS t, CAST(f.id AS TEXT) AS i, f.\"table\" AS rt, f.\"from\" AS c, \
+               f.\"to\" AS rc, f.on_update AS ou, f.on_delete AS od \
+             FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f \
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY m.name, f.id, f.seq"
+        }
+        DbBackend::Postgres => {
+            "SELECT c.relname::text AS t, con.conname::text AS i, r.relname::text AS rt, \
+               a.attname::text AS c, ra.attname::text AS rc, \
+               con.confupdtype::text AS ou, con.confdeltype::text AS od \
+             FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_class r ON r.oid = con.confrelid \
+             CROSS JOIN LATERAL unnest(con.conkey, con.confkey) WITH ORDINALITY AS k(a1, a2, ord) \
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.a1 \
+             JOIN pg_attribute ra ON ra.attrelid = r.oid AND ra.attnum = k.a2 \
+             WHERE con.contype = 'f' AND n.nspname = current_schema() \
+             ORDER BY c.relname, con.conname, k.ord"
+        }
+        _ => {
+            "SELECT k.TABLE_NAME AS t, k.CONSTRAINT_NAME AS i, k.REFERENCED_TABLE_NAME AS rt, \
+               k.COLUMN_NAME AS c, k.REFERENCED_COLUMN_NAME AS rc, \
+               r.UPDATE_RULE AS ou, r.DELETE_RULE AS od \
+             FROM information_schema.KEY_COLUMN_USAGE k \
+             JOIN information_schema.REFERENTIAL_CONSTRAINTS r \
+               ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME \
+               AND r.TABLE_NAME = k.TABLE_NAME \
+             WHERE k.TABLE_SCHEMA = DATABASE() AND k.REFERENCED_TABLE_NAME IS NOT NULL \
+             ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION"
+        }
+    };
+    Statement::from_string(backend, sql)
+}
+
+/// A foreign key action as the catalog reports it, in SQL words (`CASCADE`, `SET NULL`…).
+pub(crate) fn foreign_key_action(backend: DbBackend, raw: &str) -> String {
+    match (backend, raw) {
+        (DbBackend::Postgres, "a") => "NO ACTION",
+        (DbBackend::Postgres, "r") => "RESTRICT",
+        (DbBackend::Postgres, "c") => "CASCADE",
+        (DbBackend::Postgres, "n") => "SET NULL",
+        (DbBackend::Postgres, "d") => "SET DEFAULT",
+        (_, other) => return other.to_uppercase(),
+    }
+    .to_owned()
+}
+
 /// Every foreign key of the current database/schema as (`from_table`, `to_table`) rows.
 pub(crate) fn foreign_keys(backend: DbBackend) -> Statement {
     let sql = match backend {

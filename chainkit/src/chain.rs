@@ -1,10 +1,14 @@
 //! A chain: one migrator with its namespace, version table, dependencies and entity tables.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use sea_orm::DbBackend;
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
+use crate::entities::Entities;
 use crate::namespace::{ENGINE_NAMESPACE, version_table};
 use crate::scope::TableScope;
 
@@ -30,7 +34,11 @@ pub struct Chain {
     migrations: Arc<dyn Fn() -> Vec<Box<dyn MigrationTrait>> + Send + Sync>,
     depends_on: Vec<String>,
     entity_tables: Vec<String>,
+    entities: Option<EntitiesFn>,
+    source_dir: Option<PathBuf>,
 }
+
+type EntitiesFn = Arc<dyn Fn(&mut Entities) + Send + Sync>;
 
 impl Chain {
     /// The engine's chain, recorded in `M::migration_table_name()` (which must be
@@ -66,6 +74,8 @@ impl Chain {
             migrations: Arc::new(migrations),
             depends_on: Vec::new(),
             entity_tables: Vec::new(),
+            entities: None,
+            source_dir: None,
         }
     }
 
@@ -91,6 +101,57 @@ impl Chain {
         self.entity_tables
             .extend(tables.into_iter().map(Into::into));
         self
+    }
+
+    /// Declares the chain's entities: what `check` compares the migrations with and
+    /// `autogenerate` writes migrations from. Their tables count as declared entity tables
+    /// (see [`entity_tables`](Self::entity_tables)).
+    ///
+    /// ```no_run
+    /// # use sea_orm_migration::prelude::*;
+    /// # struct Migrator;
+    /// # impl MigratorTrait for Migrator {
+    /// #     fn migrations() -> Vec<Box<dyn MigrationTrait>> { vec![] }
+    /// # }
+    /// # mod entities { pub fn declare(_: &mut chainkit::Entities) {} }
+    /// pub fn chain() -> chainkit::Chain {
+    ///     chainkit::Chain::workflow::<Migrator>("billing")
+    ///         .entities(entities::declare)
+    ///         .source_dir(env!("CARGO_MANIFEST_DIR"))
+    /// }
+    /// ```
+    pub fn entities<F>(mut self, declare: F) -> Self
+    where
+        F: Fn(&mut Entities) + Send + Sync + 'static,
+    {
+        self.entities = Some(Arc::new(declare));
+        self
+    }
+
+    /// Where the chain's migration crate lives (its `CARGO_MANIFEST_DIR`), so that
+    /// `autogenerate` can write new migrations into its `src/` and list them in `src/lib.rs`.
+    pub fn source_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.source_dir = Some(dir.into());
+        self
+    }
+
+    /// The migration crate's directory, if declared.
+    pub fn migration_crate_dir(&self) -> Option<&Path> {
+        self.source_dir.as_deref()
+    }
+
+    /// Whether the chain declares its entities.
+    pub fn has_entities(&self) -> bool {
+        self.entities.is_some()
+    }
+
+    /// The chain's entities as statements for `backend` (empty without [`entities`](Self::entities)).
+    pub fn build_entities(&self, backend: DbBackend) -> Entities {
+        let mut entities = Entities::new(backend);
+        if let Some(declare) = &self.entities {
+            declare(&mut entities);
+        }
+        entities
     }
 
     /// `engine`, or the workflow project's namespace.
@@ -135,9 +196,15 @@ impl Chain {
         &self.depends_on
     }
 
-    /// Declared entity tables.
-    pub fn declared_entity_tables(&self) -> &[String] {
-        &self.entity_tables
+    /// Declared entity tables, those of [`entities`](Self::entities) included.
+    pub fn declared_entity_tables(&self) -> Vec<String> {
+        let mut tables = self.entity_tables.clone();
+        for table in self.build_entities(DbBackend::Sqlite).table_names() {
+            if !tables.contains(&table) {
+                tables.push(table);
+            }
+        }
+        tables
     }
 
     /// The tables this chain owns.
@@ -158,6 +225,8 @@ impl fmt::Debug for Chain {
             .field("migrations", &self.migration_names())
             .field("depends_on", &self.depends_on)
             .field("entity_tables", &self.entity_tables)
+            .field("entities", &self.entities.is_some())
+            .field("source_dir", &self.source_dir)
             .finish()
     }
 }

@@ -37,9 +37,29 @@ pub struct DatabaseArgs {
     /// Seconds to wait for the migration lock while another engine holds it
     #[arg(long, value_name = "SECONDS", default_value_t = 300, global = true)]
     pub lock_timeout: u64,
+
+    /// Whether --database-url was given on the command line (not taken from DATABASE_URL or
+    /// the default): `check` and `autogenerate` use a server only when asked to explicitly.
+    #[arg(skip)]
+    pub url_on_command_line: bool,
 }
 
 impl DatabaseArgs {
+    /// Records from the parsed command line whether `--database-url` was given there.
+    pub fn note_sources(&mut self, matches: &clap::ArgMatches) {
+        self.url_on_command_line =
+            matches.value_source("database_url") == Some(clap::parser::ValueSource::CommandLine);
+    }
+
+    /// Where `check` and `autogenerate` make their scratch databases: on the server of an
+    /// explicit `--database-url` naming PostgreSQL or MySQL, else SQLite in memory.
+    pub fn scratch_server(&self) -> crate::ScratchServer {
+        crate::ScratchServer::from_url(
+            self.url_on_command_line
+                .then_some(self.database_url.as_str()),
+        )
+    }
+
     /// The connect timeout as a duration.
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.connect_timeout)
@@ -336,6 +356,28 @@ pub enum MigrateCommand {
         #[arg(long)]
         rolled_back: bool,
     },
+    /// Compare the entities with the schema the migrations produce, on scratch databases
+    /// (SQLite in memory, or fresh databases on the server of an explicit --database-url);
+    /// exit 1 listing the differences when they disagree. Never touches the database itself
+    Check {
+        /// The chain: `engine` or a workflow project's namespace (default: every chain that
+        /// declares its entities)
+        #[arg(long)]
+        ns: Option<String>,
+    },
+    /// Write a migration holding the difference between the entities and the schema the
+    /// migrations produce (compared as `check` does), and add it to the chain's Migrator.
+    /// Writes nothing when they agree
+    Autogenerate {
+        /// The chain: `engine` or a workflow project's namespace
+        #[arg(long)]
+        ns: Option<String>,
+        /// What the migration does, in snake_case: add_invoice_due_date
+        name: String,
+        /// The module name to write (default: mYYYYMMDD_HHMMSS_NAME, now)
+        #[arg(long, hide = true)]
+        module: Option<String>,
+    },
     /// Roll back every applied migration of one chain, then apply them all again
     Refresh {
         /// The chain: `engine` or a workflow project's namespace
@@ -357,6 +399,8 @@ impl MigrateCommand {
             Self::Reset { .. } => "reset",
             Self::Refresh { .. } => "refresh",
             Self::Resolve { .. } => "resolve",
+            Self::Check { .. } => "check",
+            Self::Autogenerate { .. } => "autogenerate",
         }
     }
 
@@ -368,7 +412,9 @@ impl MigrateCommand {
             | Self::Fresh { ns, .. }
             | Self::Reset { ns, .. }
             | Self::Refresh { ns, .. }
-            | Self::Resolve { ns, .. } => ns.as_deref(),
+            | Self::Resolve { ns, .. }
+            | Self::Check { ns }
+            | Self::Autogenerate { ns, .. } => ns.as_deref(),
         }
     }
 }
@@ -413,6 +459,23 @@ pub async fn run_migrate(
             known: registry.namespaces(),
         })
     };
+    match &command {
+        MigrateCommand::Check { .. } => {
+            return check(registry, namespace.as_deref(), &database.scratch_server()).await;
+        }
+        MigrateCommand::Autogenerate { name, module, .. } => {
+            let ns = required()?;
+            return autogenerate(
+                registry,
+                &ns,
+                name,
+                module.as_deref(),
+                &database.scratch_server(),
+            )
+            .await;
+        }
+        _ => {}
+    }
     let db = crate::connect(&database.database_url, database.timeout()).await?;
     let held = match command {
         MigrateCommand::Status { .. } => None,
@@ -477,6 +540,7 @@ pub async fn run_migrate(
                 let report = crate::refresh(&db, registry, &required()?, *all).await?;
                 print!("{}", format_scoped_report(&report));
             }
+            MigrateCommand::Check { .. } | MigrateCommand::Autogenerate { .. } => {}
             MigrateCommand::Resolve {
                 migration, applied, ..
             } => {
@@ -502,6 +566,87 @@ pub async fn run_migrate(
     };
     db.close().await.ok();
     result.and(released)
+}
+
+/// `check`: compares one chain (or every chain declaring entities) and prints the outcome.
+async fn check(
+    registry: &Registry,
+    namespace: Option<&str>,
+    server: &crate::ScratchServer,
+) -> Result<(), Error> {
+    let chains: Vec<&crate::Chain> = match namespace {
+        Some(ns) => vec![registry.get(ns)?],
+        None => registry.chains().iter().collect(),
+    };
+    let mut disagree = Vec::new();
+    for chain in chains {
+        if namespace.is_none() && !chain.has_entities() {
+            eprintln!(
+                "namespace {:?}: declares no entities; not checked",
+                chain.namespace()
+            );
+            continue;
+        }
+        let drift = crate::drift(registry, chain.namespace(), server).await?;
+        print!("{drift}");
+        if !drift.is_clean() {
+            disagree.push(drift.namespace);
+        }
+    }
+    if disagree.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Drift {
+            namespaces: disagree,
+        })
+    }
+}
+
+/// `autogenerate`: writes the migration holding the difference, if there is one.
+async fn autogenerate(
+    registry: &Registry,
+    namespace: &str,
+    name: &str,
+    module: Option<&str>,
+    server: &crate::ScratchServer,
+) -> Result<(), Error> {
+    let fail = |reason: String| Error::Autogenerate {
+        namespace: namespace.to_owned(),
+        reason,
+    };
+    if !crate::valid_migration_name(name) {
+        return Err(fail(format!(
+            "migration name {name:?} is not a snake_case identifier: lowercase letters, digits \
+             and single underscores, starting with a letter (e.g. add_invoice_due_date)"
+        )));
+    }
+    let chain = registry.get(namespace)?;
+    let Some(dir) = chain.migration_crate_dir() else {
+        return Err(fail(
+            "the chain does not say where its migration crate is (add \
+             .source_dir(env!(\"CARGO_MANIFEST_DIR\")) in its chain() function)"
+                .to_owned(),
+        ));
+    };
+    let drift = crate::drift(registry, namespace, server).await?;
+    let Some(generated) = crate::generate(&drift) else {
+        println!("namespace {namespace:?}: entities and migrations agree; no migration written");
+        return Ok(());
+    };
+    let module = module
+        .map(str::to_owned)
+        .unwrap_or_else(|| crate::migration_module(chrono::Utc::now(), name));
+    let file = crate::write_migration(namespace, dir, &module, &generated.source)?;
+    println!("created {}", file.display());
+    for change in &generated.changes {
+        println!("  {change}");
+    }
+    println!(
+        "added it to the migrations() list in {}",
+        dir.join("src/lib.rs").display()
+    );
+    println!("next: review it, then `cargo run -p engine` applies it");
+    Ok(())
 }
 
 /// Logs to stderr: progress (each migration as it is applied or rolled back) and warnings
@@ -574,10 +719,11 @@ pub fn workflow_main(
          seaql_migrations_{namespace}. Acts on this chain only."
     );
     let matches = WorkflowCli::command().name(bin).about(about).get_matches();
-    let cli = match WorkflowCli::from_arg_matches(&matches) {
+    let mut cli = match WorkflowCli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    cli.database.note_sources(&matches);
     init_logging();
     block_on(async {
         let registry = registry?;

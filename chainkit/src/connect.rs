@@ -69,6 +69,25 @@ pub async fn connect(url: &str, timeout: Duration) -> Result<DatabaseConnection,
     }
 }
 
+/// `url` with its database path replaced by `database`.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_end = base[after_scheme..]
+        .find('/')
+        .map(|i| after_scheme + i)
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{database}", &base[..host_end]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
 /// Whether `url` names an in-memory SQLite database (`sqlite::memory:`, `sqlite:`,
 /// `sqlite://`, `mode=memory`), which lives only as long as its connection.
 pub fn is_in_memory(url: &str) -> bool {

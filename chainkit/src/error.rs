@@ -246,6 +246,33 @@ pub enum Error {
         #[source]
         source: Box<DbErr>,
     },
+    /// `check` or `autogenerate` on a chain that does not declare its entities.
+    #[error(
+        "namespace {namespace:?}: the chain declares no entities to compare its migrations \
+         with (add them with Chain::entities in its chain() function)"
+    )]
+    NoEntities {
+        /// the chain
+        namespace: String,
+    },
+    /// `check` found that entities and migrations disagree; the differences were printed.
+    #[error(
+        "entities and migrations disagree in {}; write a migration for the difference \
+         (`autogenerate NAME`) or change the entities",
+        namespaces.join(", ")
+    )]
+    Drift {
+        /// the chains that disagree
+        namespaces: Vec<String>,
+    },
+    /// `autogenerate` cannot write the migration.
+    #[error("namespace {namespace:?}: cannot write the migration: {reason}")]
+    Autogenerate {
+        /// the chain
+        namespace: String,
+        /// what went wrong, naming the file
+        reason: String,
+    },
     /// A database statement outside a migration failed.
     #[error("{context}: {source}")]
     Database {

@@ -12,13 +12,18 @@
 //! `migrate` commands of [`cli`] do.
 
 mod backend;
+mod catalog;
 mod chain;
 pub mod cli;
+mod codegen;
 mod connect;
+mod drift;
+mod entities;
 mod error;
 mod lock;
 mod namespace;
 mod ops;
+mod rebuild;
 mod registry;
 mod runner;
 mod schema;
@@ -32,8 +37,14 @@ use sea_orm::DatabaseConnection;
 use sea_orm::sea_query::{Alias, IntoIden};
 use sea_orm_migration::sea_orm::DynIden;
 
+pub use catalog::{Catalog, ColumnModel, ForeignKeyModel, IndexModel, TableModel, read_catalog};
 pub use chain::Chain;
+pub use codegen::{
+    GeneratedMigration, generate, migration_module, valid_migration_name, write_migration,
+};
 pub use connect::{DEFAULT_CONNECT_TIMEOUT, connect, is_in_memory, redact_url};
+pub use drift::{Change, Drift, ScratchServer, diff, drift};
+pub use entities::Entities;
 pub use error::{AppliedMigration, Error, Trespass};
 pub use lock::{DEFAULT_LOCK_TIMEOUT, MigrationLock, lock};
 pub use namespace::{
@@ -41,6 +52,7 @@ pub use namespace::{
     NamespaceRule, check_namespace, table_prefix, version_table,
 };
 pub use ops::{Resolution, ScopedReport, down, fresh, refresh, reset, resolve, up};
+pub use rebuild::rebuild_sqlite_table;
 pub use registry::{Registry, run_order};
 pub use runner::RunReport;
 pub use schema::{ChangeKind, Snapshot, TableChange, snapshot};

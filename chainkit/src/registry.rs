@@ -103,7 +103,7 @@ fn check_chain(chain: &Chain) -> Result<(), Error> {
         });
     }
     let scope = chain.scope();
-    for table in chain.declared_entity_tables() {
+    for table in &chain.declared_entity_tables() {
         if !scope.contains(table) {
             return Err(Error::TableOutOfScope {
                 namespace,

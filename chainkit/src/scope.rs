@@ -26,6 +26,18 @@ impl TableScope {
         }
     }
 
+    /// The scope `table` belongs to: `ext_{ns}_…` to workflow project `ns`, anything else to
+    /// the engine.
+    pub fn of_table(table: &str) -> Self {
+        match table
+            .strip_prefix("ext_")
+            .and_then(|rest| rest.split_once('_'))
+        {
+            Some((ns, _)) if !ns.is_empty() => Self::workflow(ns),
+            _ => Self::Engine,
+        }
+    }
+
     /// Whether a data table (not a version table) named `table` belongs to this scope.
     pub fn contains(&self, table: &str) -> bool {
         match self {

@@ -25,5 +25,5 @@ impl MigratorTrait for Migrator {
 
 /// The engine's chain, for the engine's [`chainkit::Registry`].
 pub fn chain() -> chainkit::Chain {
-    chainkit::Chain::engine::<Migrator>()
+    chainkit::Chain::engine::<Migrator>().source_dir(env!("CARGO_MANIFEST_DIR"))
 }

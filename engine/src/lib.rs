@@ -19,7 +19,7 @@ pub use chainkit::{Error, Registry, RunReport, StartupOptions};
 /// A namespace, scope or ordering rule broken by a workflow project (see [`Registry::new`]).
 pub fn registry() -> Result<Registry, Error> {
     Registry::new(
-        engine_migration::chain().entity_tables(entities::tables()),
+        engine_migration::chain().entities(entities::declare),
         workflow_projects::chains(),
     )
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 use chainkit::cli::{
     DatabaseArgs, Manages, MigrateCommand, block_on, format_run_report, init_logging, run_migrate,
 };
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// The workflow engine. With no command it brings the database up to date: the engine's
 /// migrations first, then every workflow project's, and prints where each chain stands.
@@ -28,7 +28,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    cli.database.note_sources(&matches);
     init_logging();
     block_on(run(cli))
 }

@@ -32,7 +32,9 @@ impl MigratorTrait for Migrator {
 
 /// This project's chain, as the engine registers it.
 pub fn chain() -> chainkit::Chain {
-    chainkit::Chain::workflow::<Migrator>(NAMESPACE).entity_tables(ext_template::entity_tables())
+    chainkit::Chain::workflow::<Migrator>(NAMESPACE)
+        .entities(ext_template::entities::declare)
+        .source_dir(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The engine's chain and this one: what this project's own binary and tests run against.

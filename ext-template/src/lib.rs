@@ -9,15 +9,6 @@ pub mod entities;
 /// This workflow project's namespace: its tables are `ext_template_*`.
 pub const NAMESPACE: &str = "template";
 
-/// The tables of this project's entities, checked against `ext_template_*` at startup.
-pub fn entity_tables() -> Vec<&'static str> {
-    use sea_orm::EntityName;
-    vec![
-        entities::request::Entity.table_name(),
-        entities::request_item::Entity.table_name(),
-    ]
-}
-
 /// The engine version this project is built against (its `chainkit` dependency is pinned to
 /// exactly this version).
 pub const ENGINE_VERSION: &str = chainkit::ENGINE_VERSION;

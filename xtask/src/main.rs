@@ -25,13 +25,23 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Write a new migration mYYYYMMDD_HHMMSS_NAME.rs into a chain's migration crate and add
-    /// it to that chain's Migrator
+    /// it to that chain's Migrator: a blank one to write by hand, or with --autogenerate the
+    /// difference between the chain's entities and what its migrations create
     NewMigration {
         /// The chain: `engine`, or a workflow project's namespace
         #[arg(long)]
         ns: String,
         /// What the migration does, in snake_case: add_invoice_due_date
         name: String,
+        /// Write the migration from the entities: builds and runs the chain's own binary
+        /// (`autogenerate`), which compares on scratch databases; writes nothing when the
+        /// entities and migrations agree
+        #[arg(long)]
+        autogenerate: bool,
+        /// With --autogenerate: compare on scratch databases made on this PostgreSQL or MySQL
+        /// server (for backend-specific types) instead of SQLite in memory
+        #[arg(long, value_name = "URL", requires = "autogenerate")]
+        database_url: Option<String>,
     },
     /// Create workflow project NS: copy ext-template and ext-template-migration to ext-NS and
     /// ext-NS-migration, add both to the workspace and register the chain with the engine
@@ -63,7 +73,18 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = workspace::Workspace::find().and_then(|ws| match cli.command {
-        Command::NewMigration { ns, name } => new_migration::run(&ws, &ns, &name),
+        Command::NewMigration {
+            ns,
+            name,
+            autogenerate: false,
+            ..
+        } => new_migration::run(&ws, &ns, &name),
+        Command::NewMigration {
+            ns,
+            name,
+            database_url,
+            ..
+        } => new_migration::autogenerate(&ws, &ns, &name, database_url.as_deref()),
         Command::NewProject { ns } => new_project::run(&ws, &ns),
         Command::Bench {
             chains,

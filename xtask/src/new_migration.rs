@@ -25,13 +25,71 @@ fn now() -> Result<u64> {
     }
 }
 
-/// Writes the migration file and adds it to the chain's `Migrator`.
-pub fn run(ws: &Workspace, ns: &str, name: &str) -> Result<()> {
+fn check_args(ws: &Workspace, ns: &str, name: &str) -> Result<()> {
     check_migration_name(name)?;
     let known = ws.namespaces()?;
     if !known.iter().any(|k| k == ns) {
         bail!("unknown namespace {ns:?}; known: {}", known.join(", "));
     }
+    Ok(())
+}
+
+/// `--autogenerate`: runs the chain's own binary through cargo (`engine migrate autogenerate
+/// --ns engine` for the engine), which compares on scratch databases and writes the file.
+pub fn autogenerate(
+    ws: &Workspace,
+    ns: &str,
+    name: &str,
+    database_url: Option<&str>,
+) -> Result<()> {
+    check_args(ws, ns, name)?;
+    let module = migration_module(now()?, name);
+    let package = if ns == "engine" {
+        "engine".to_owned()
+    } else {
+        format!("ext-{ns}-migration")
+    };
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        "--quiet".into(),
+        "-p".into(),
+        package,
+        "--".into(),
+    ];
+    if ns == "engine" {
+        args.extend([
+            "migrate".into(),
+            "autogenerate".into(),
+            "--ns".into(),
+            "engine".into(),
+        ]);
+    } else {
+        args.push("autogenerate".into());
+    }
+    args.extend([name.to_owned(), "--module".into(), module]);
+    if let Some(url) = database_url {
+        args.extend(["--database-url".into(), url.to_owned()]);
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!(
+        "building and running the {ns} chain's binary: cargo {}",
+        args.join(" ")
+    );
+    let status = std::process::Command::new(&cargo)
+        .args(&args)
+        .current_dir(ws.root())
+        .env_remove("DATABASE_URL")
+        .status()
+        .with_context(|| format!("running {cargo}"))?;
+    if !status.success() {
+        bail!("autogenerate for {ns:?} failed (see above)");
+    }
+    Ok(())
+}
+
+/// Writes the migration file and adds it to the chain's `Migrator`.
+pub fn run(ws: &Workspace, ns: &str, name: &str) -> Result<()> {
+    check_args(ws, ns, name)?;
     let krate = ws.migration_crate(ns);
     let module = migration_module(now()?, name);
     let file = krate.join("src").join(format!("{module}.rs"));

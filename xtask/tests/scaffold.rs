@@ -2,74 +2,10 @@
 //! and run the way a new user would.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod common;
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
-
-/// Copies the workspace's sources (no build output, no databases, no git) to a new
-/// temporary directory.
-fn copy_workspace(name: &str) -> PathBuf {
-    let to = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&to);
-    let mut stack = vec![workspace_root()];
-    let root = workspace_root();
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let entry = entry.unwrap();
-            let file_name = entry.file_name().to_string_lossy().into_owned();
-            let path = entry.path();
-            if file_name == "target"
-                || file_name == ".git"
-                || file_name.ends_with(".db")
-                || file_name.contains(".db-")
-                || file_name.ends_with(".migrate-lock")
-            {
-                continue;
-            }
-            let dest = to.join(path.strip_prefix(&root).unwrap());
-            if path.is_dir() {
-                std::fs::create_dir_all(&dest).unwrap();
-                stack.push(path);
-            } else {
-                std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-                std::fs::copy(&path, &dest).unwrap();
-            }
-        }
-    }
-    to
-}
-
-fn xtask(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .current_dir(dir)
-        .env("XTASK_NOW", "1795600000")
-        .output()
-        .unwrap()
-}
-
-/// Runs cargo in the copy, sharing this build's dependencies through a target directory of
-/// its own (so it never waits on the lock of the `cargo test` running this).
-fn cargo(dir: &Path, args: &[&str]) -> Output {
-    let target = workspace_root().join("target/xtask-scaffold");
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(args)
-        .current_dir(dir)
-        .env("CARGO_TARGET_DIR", target)
-        .env_remove("DATABASE_URL")
-        .env_remove("CARGO_MAKEFLAGS")
-        .output()
-        .unwrap()
-}
+use common::{cargo, copy_workspace, text, xtask};
 
 /// The files xtask may change, to compare before and after.
 fn registration_files(dir: &Path) -> Vec<String> {
