@@ -71,9 +71,20 @@ pub fn autogenerate(
         args.extend(["--database-url".into(), url.to_owned()]);
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // the URL may hold a password
+    let shown: Vec<&str> = args
+        .iter()
+        .map(|a| {
+            if Some(a.as_str()) == database_url {
+                "URL"
+            } else {
+                a.as_str()
+            }
+        })
+        .collect();
     eprintln!(
         "building and running the {ns} chain's binary: cargo {}",
-        args.join(" ")
+        shown.join(" ")
     );
     let status = std::process::Command::new(&cargo)
         .args(&args)
