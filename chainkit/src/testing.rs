@@ -450,3 +450,25 @@ pub async fn assert_round_trip(
             .join(", ")
     );
 }
+
+/// Asserts that `namespace`'s entities agree with the schema its migrations produce, compared
+/// on SQLite in memory and on the servers of `TEST_POSTGRES_URL` / `TEST_MYSQL_URL` (see
+/// [`Backend::available`]): what `check` does, as a test.
+///
+/// # Panics
+/// Listing the differences on the first backend where they disagree, or when the chains
+/// cannot be replayed.
+pub async fn assert_entities_match(registry: &crate::Registry, namespace: &str) {
+    for backend in Backend::available() {
+        let url = backend.env_var().and_then(|v| std::env::var(v).ok());
+        let server = crate::ScratchServer::from_url(url.as_deref());
+        let drift = crate::drift(registry, namespace, &server)
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        assert!(
+            drift.is_clean(),
+            "{backend}: {drift}write a migration for the difference (`autogenerate NAME`) or \
+             change the entities"
+        );
+    }
+}

@@ -307,3 +307,40 @@ async fn scoped_commands_of_the_binary_leave_the_engine_tables_alone() {
         test_db.drop_database().await;
     }
 }
+
+#[tokio::test]
+async fn the_engine_entities_agree_with_the_engine_migrations() {
+    let registry = engine::registry().unwrap();
+    chainkit::testing::assert_entities_match(&registry, "engine").await;
+}
+
+#[test]
+fn migrate_check_agrees_for_every_chain_and_refuses_an_unknown_namespace() {
+    // a disagreement (exit 1, the differences listed) is tested in xtask's autogenerate test,
+    // which changes the entities of a copy of the workspace
+    let out = Command::new(env!("CARGO_BIN_EXE_engine"))
+        .args(["migrate", "check"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("namespace \"engine\": entities and migrations agree"),
+        "{text}"
+    );
+    assert!(
+        text.contains("namespace \"template\": entities and migrations agree"),
+        "{text}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_engine"))
+        .args(["migrate", "check", "--ns", "nosuch"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nosuch"));
+}

@@ -1,7 +1,7 @@
 //! This project's migrations, on SQLite (in memory) and on PostgreSQL and MySQL when
 //! `TEST_POSTGRES_URL` / `TEST_MYSQL_URL` are set. Copied projects inherit these tests.
 
-use chainkit::testing::{assert_round_trip, migrated_databases};
+use chainkit::testing::{assert_entities_match, assert_round_trip, migrated_databases};
 use ext_template::entities::{request, request_item};
 use ext_template_migration::{NAMESPACE, registry};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, ModelTrait, Set};
@@ -19,6 +19,11 @@ async fn migrations_round_trip_up_down_up() {
         assert_round_trip(&db.db, &registry, NAMESPACE).await;
         db.close().await;
     }
+}
+
+#[tokio::test]
+async fn entities_and_migrations_agree() {
+    assert_entities_match(&registry().unwrap(), NAMESPACE).await;
 }
 
 #[tokio::test]
