@@ -356,9 +356,10 @@ pub enum MigrateCommand {
         #[arg(long)]
         rolled_back: bool,
     },
-    /// Compare the entities with the schema the migrations produce, on scratch databases
-    /// (SQLite in memory, or fresh databases on the server of an explicit --database-url);
-    /// exit 1 listing the differences when they disagree. Never touches the database itself
+    /// Compare the entities with the schema the migrations produce, on scratch databases:
+    /// SQLite in memory, or two fresh databases made (then dropped) on the server of an
+    /// explicit --database-url, whose own database is not touched. Exit 1 listing the
+    /// differences when they disagree
     Check {
         /// The chain: `engine` or a workflow project's namespace (default: every chain that
         /// declares its entities)

@@ -642,10 +642,17 @@ impl<'a> Writer<'a> {
         }
         // 2. tables that go away, referencing tables first
         for table in &dropped {
+            let rename = if created.is_empty() {
+                String::new()
+            } else {
+                " (if a new table replaces it, it may be a rename: \
+                 Table::rename() keeps the data)"
+                    .to_owned()
+            };
             steps.push(Step {
                 only: Only::All,
                 up: format!(
-                    "// no entity declares {table} any more\n{}",
+                    "// no entity declares {table} any more{rename}\n{}",
                     Self::drop_table_code(table)
                 ),
                 down: self.create_table_code(table, false),

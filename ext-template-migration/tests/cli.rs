@@ -82,3 +82,43 @@ async fn the_binary_manages_only_its_own_chain() {
         test_db.drop_database().await;
     }
 }
+
+#[tokio::test]
+async fn check_compares_on_each_backend_without_touching_the_database() {
+    for test_db in TestDatabase::all().await {
+        let backend = test_db.backend;
+        let out = cli(&test_db.url, &["check"]);
+        assert!(out.status.success(), "{backend}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains("namespace \"template\": entities and migrations agree"),
+            "{backend}: {}",
+            text(&out.stdout)
+        );
+        // the scratch databases are made beside it: the database itself stays empty
+        let db = test_db.connect().await;
+        assert!(
+            chainkit::testing::table_names(&db).await.is_empty(),
+            "{backend}"
+        );
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}
+
+#[test]
+fn autogenerate_and_check_refuse_bad_requests_before_writing_anything() {
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+    let files = || std::fs::read_dir(src).unwrap().count();
+    let before = files();
+    let out = cli("sqlite::memory:", &["autogenerate", "Add-Thing"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("\"Add-Thing\" is not a snake_case identifier"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = cli("sqlite::memory:", &["check", "--ns", "engine"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("manages namespace \"template\" only"));
+    assert_eq!(files(), before);
+}
