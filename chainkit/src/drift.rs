@@ -528,12 +528,12 @@ pub async fn drift(
     }
     .await;
     migrated_db.remove().await;
-    let (backend, migrated, declared, entities) = result.map_err(|e| match e {
-        Error::Database { context, source } => Error::Database {
-            context: format!("{} ({}): {context}", namespace, server.describe()),
-            source,
-        },
-        other => other,
+    // a failure here is in a scratch database, not in anyone's data: say so, and keep the
+    // hints meant for real databases (resolve, what was applied) out of the message
+    let (backend, migrated, declared, entities) = result.map_err(|e| Error::Scratch {
+        namespace: namespace.to_owned(),
+        server: server.describe(),
+        source: Box::new(e),
     })?;
     let scope = chain.scope();
     let migrated = migrated.filtered(|t| scope.contains(t));

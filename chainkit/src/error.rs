@@ -265,6 +265,21 @@ pub enum Error {
         /// the chains that disagree
         namespaces: Vec<String>,
     },
+    /// Replaying the chains or building the entities in a scratch database failed.
+    #[error(
+        "namespace {namespace:?}: comparing entities and migrations on scratch databases \
+         ({server}): {source}"
+    )]
+    Scratch {
+        /// the chain compared
+        namespace: String,
+        /// where the scratch databases were (`SQLite in memory`, or the server's URL without
+        /// password)
+        server: String,
+        /// what failed
+        #[source]
+        source: Box<Error>,
+    },
     /// `autogenerate` cannot write the migration.
     #[error("namespace {namespace:?}: cannot write the migration: {reason}")]
     Autogenerate {

@@ -272,3 +272,29 @@ async fn a_chain_without_entities_cannot_be_checked() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_migration_failing_in_the_scratch_database_is_reported_as_such() {
+    let engine = sql_chain("engine", vec![]);
+    let broken = sql_chain(
+        "acme",
+        vec![SqlMigration::new(
+            "m20260301_000001_broken",
+            &["CREATE TABLE ext_acme_x (id INTEGER PRIMARY KEY, nope NOSUCHTYPE("],
+        )],
+    )
+    .entities(v2::declare);
+    let registry = Registry::new(engine, [broken]).unwrap();
+    let err = chainkit::drift(&registry, "acme", &ScratchServer::SqliteMemory)
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, chainkit::Error::Scratch { .. }), "{message}");
+    assert!(
+        message.starts_with(
+            "namespace \"acme\": comparing entities and migrations on scratch databases \
+             (SQLite in memory): namespace \"acme\": migration m20260301_000001_broken"
+        ),
+        "{message}"
+    );
+}
