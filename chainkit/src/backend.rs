@@ -290,12 +290,15 @@ pub(crate) fn catalog_columns(backend: DbBackend) -> Statement {
 }
 
 /// Every index's columns, as rows `t` table, `i` index name, `u` 1 when unique, `p` 1 for
-/// the primary key, `c` column, ordered by position. Expression indexes are left out.
+/// the primary key, `c` column, `k` 1 when a UNIQUE constraint owns the index (SQLite and
+/// PostgreSQL; a MySQL unique key is an index), ordered by position. Expression indexes are
+/// left out.
 pub(crate) fn catalog_indexes(backend: DbBackend) -> Statement {
     let sql = match backend {
         DbBackend::Sqlite => {
             "SELECT m.name AS t, l.name AS i, l.\"unique\" AS u, \
-               CASE WHEN l.origin = 'pk' THEN 1 ELSE 0 END AS p, x.name AS c \
+               CASE WHEN l.origin = 'pk' THEN 1 ELSE 0 END AS p, x.name AS c, \
+               CASE WHEN l.origin = 'u' THEN 1 ELSE 0 END AS k \
              FROM sqlite_master m JOIN pragma_index_list(m.name) l \
              JOIN pragma_index_info(l.name) x \
              WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND x.name IS NOT NULL \
@@ -304,7 +307,9 @@ pub(crate) fn catalog_indexes(backend: DbBackend) -> Statement {
         DbBackend::Postgres => {
             "SELECT t.relname::text AS t, i.relname::text AS i, \
                CASE WHEN x.indisunique THEN 1 ELSE 0 END AS u, \
-               CASE WHEN x.indisprimary THEN 1 ELSE 0 END AS p, a.attname::text AS c \
+               CASE WHEN x.indisprimary THEN 1 ELSE 0 END AS p, a.attname::text AS c, \
+               CASE WHEN EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = x.indexrelid \
+                 AND k.contype IN ('u', 'x')) THEN 1 ELSE 0 END AS k \
              FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
              JOIN pg_class t ON t.oid = x.indrelid \
              JOIN pg_namespace n ON n.oid = t.relnamespace \
@@ -315,7 +320,7 @@ pub(crate) fn catalog_indexes(backend: DbBackend) -> Statement {
         }
         _ => {
             "SELECT TABLE_NAME AS t, INDEX_NAME AS i, CASE WHEN NON_UNIQUE = 0 THEN 1 ELSE 0 END AS u, \
-               CASE WHEN INDEX_NAME = 'PRIMARY' THEN 1 ELSE 0 END AS p, COLUMN_NAME AS c \
+               CASE WHEN INDEX_NAME = 'PRIMARY' THEN 1 ELSE 0 END AS p, COLUMN_NAME AS c, 0 AS k \
              FROM information_schema.STATISTICS \
              WHERE TABLE_SCHEMA = DATABASE() AND COLUMN_NAME IS NOT NULL \
              ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX"

@@ -57,6 +57,9 @@ pub struct IndexModel {
     pub columns: Vec<String>,
     /// Whether it is unique.
     pub unique: bool,
+    /// Whether a UNIQUE constraint owns it (it goes with `DROP CONSTRAINT`, or on SQLite
+    /// only with the table).
+    pub constraint: bool,
 }
 
 /// One foreign key.
@@ -191,6 +194,7 @@ pub async fn read_catalog<C: ConnectionTrait>(db: &C) -> Result<Catalog, Error> 
                 name: name.clone(),
                 columns: vec![column],
                 unique: get_flag(&row, "u")?,
+                constraint: get_flag(&row, "k")?,
             }),
         }
         last = Some((table, name));

@@ -553,8 +553,8 @@ impl<'a> Writer<'a> {
     }
 
     /// Whether SQLite needs the table rebuilt for these changes: it cannot change a column or
-    /// a foreign key in place, add a NOT NULL column without a default, or drop a column a
-    /// foreign key or the primary key uses.
+    /// a foreign key in place, add a NOT NULL column without a default, drop a UNIQUE
+    /// constraint, or drop a column a foreign key or the primary key uses.
     fn needs_rebuild(&self, table: &str, changes: &[&Change]) -> bool {
         let migrated = self.migrated(table);
         changes.iter().any(|c| match c {
@@ -562,6 +562,7 @@ impl<'a> Writer<'a> {
             | Change::AddForeignKey { .. }
             | Change::DropForeignKey { .. } => true,
             Change::AddColumn { column, .. } => !column.nullable && column.default.is_none(),
+            Change::DropIndex { index, .. } => index.constraint,
             Change::DropColumn { column, .. } => {
                 migrated.primary_key.contains(&column.name)
                     || migrated
@@ -629,10 +630,25 @@ impl<'a> Writer<'a> {
                         });
                     }
                     Change::DropIndex { index, .. } => {
+                        // dropped under its own name; recreated under a name of its own
+                        let up = if index.constraint {
+                            // a UNIQUE constraint owns the index: its name is the database's
+                            // own choice, so each backend's default is written
+                            let pg = limit_name(format!("{table}_{}_key", index.columns.join("_")));
+                            format!(
+                                "if manager.get_database_backend() == sea_orm::DbBackend::Postgres {{\n\
+                                 // the UNIQUE constraint, under PostgreSQL's default name\n{}\n\
+                                 }} else {{\n// MySQL names a unique key after its first column\n{}\n}}",
+                                Self::alter(table, &format!("drop_constraint({})", lit(&pg))),
+                                drop_index_code(table, &index.columns[0])
+                            )
+                        } else {
+                            drop_index_code(table, &index.name)
+                        };
                         let name = index_name(table, index);
                         steps.push(Step {
                             only: tag(*rebuild),
-                            up: drop_index_code(table, &name),
+                            up,
                             down: create_index_code(table, &name, index),
                         });
                     }

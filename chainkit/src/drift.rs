@@ -580,6 +580,7 @@ mod tests {
                 name: index_name.into(),
                 columns: vec!["a".into()],
                 unique: false,
+                constraint: false,
             }],
             foreign_keys: vec![ForeignKeyModel {
                 name: key_name.into(),
@@ -618,6 +619,7 @@ mod tests {
                         name: "i".into(),
                         columns: vec!["new".into()],
                         unique: true,
+                        constraint: false,
                     }],
                     ..Default::default()
                 },

@@ -21,6 +21,8 @@ mod v1 {
             #[sea_orm(default_value = "a", column_type = "String(StringLen::N(8))")]
             pub flag: String,
             pub old: Option<String>,
+            #[sea_orm(unique, column_type = "String(StringLen::N(20))")]
+            pub code: String,
             pub parent_id: Option<i64>,
         }
         #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -81,6 +83,8 @@ mod v2 {
             #[sea_orm(default_value = "b", column_type = "String(StringLen::N(8))")]
             pub flag: String,
             pub status: Option<String>,
+            #[sea_orm(column_type = "String(StringLen::N(20))")]
+            pub code: String,
             pub parent_id: Option<i64>,
         }
         #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -223,6 +227,7 @@ async fn every_kind_of_difference_is_found_within_the_scope_on_every_backend() {
             "alter ext_acme_items.flag".to_owned(),
             "add ext_acme_items.status".to_owned(),
             "drop ext_acme_items.old".to_owned(),
+            r#"drop index ext_acme_items ["code"] true"#.to_owned(),
             r#"drop index ext_acme_items ["name"] false"#.to_owned(),
             r#"add index ext_acme_items ["name"] true"#.to_owned(),
             format!("drop fk ext_acme_items -> ext_acme_parents {restrict}"),
@@ -247,6 +252,13 @@ async fn every_kind_of_difference_is_found_within_the_scope_on_every_backend() {
             source.contains("chainkit::rebuild_sqlite_table("),
             "{backend}"
         );
+        if backend != Backend::MySql {
+            // the unique index on `code` belongs to a UNIQUE constraint there
+            assert!(
+                source.contains(r#".drop_constraint("ext_acme_items_code_key")"#),
+                "{backend}: {source}"
+            );
+        }
         assert_eq!(generated.changes.len(), expected.len());
 
         // the entities the migrations were written from agree with them
