@@ -310,3 +310,37 @@ async fn a_migration_failing_in_the_scratch_database_is_reported_as_such() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn dependencies_are_replayed_first_and_their_tables_stay_out_of_the_comparison() {
+    // beta's migration refers to acme's table, which must exist first on PostgreSQL and MySQL
+    let beta = sql_chain(
+        "beta",
+        vec![SqlMigration::new(
+            "m20260401_000001_t",
+            &[
+                "CREATE TABLE ext_beta_t (id BIGINT NOT NULL PRIMARY KEY, parent_id BIGINT, \
+               CONSTRAINT fk_ext_beta_t_parent FOREIGN KEY (parent_id) \
+               REFERENCES ext_acme_parents (id))",
+            ],
+        )],
+    )
+    .depends_on(["acme"])
+    .entities(|_| {});
+    let engine = sql_chain("engine", vec![]);
+    let acme = Chain::from_fn("acme", "seaql_migrations_acme", || {
+        vec![Box::new(FromEntities(v1::declare)) as Box<dyn MigrationTrait>]
+    })
+    .entities(v1::declare);
+    let registry = Registry::new(engine, [beta, acme]).unwrap();
+    for (backend, server) in servers() {
+        let drift = chainkit::drift(&registry, "beta", &server)
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        let found: Vec<String> = drift.changes.iter().map(summary).collect();
+        // the table is beta's, its key to acme's table is not compared
+        assert_eq!(found, ["drop ext_beta_t"], "{backend}: {drift}");
+        let source = chainkit::generate(&drift).unwrap().source;
+        assert!(!source.contains("ext_acme_"), "{backend}: {source}");
+    }
+}
