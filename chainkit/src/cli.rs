@@ -646,6 +646,9 @@ async fn autogenerate(
         "added it to the migrations() list in {}",
         dir.join("src/lib.rs").display()
     );
+    if !generated.formatted {
+        eprintln!("warning: rustfmt was not found or failed: run `cargo fmt` on the new file");
+    }
     println!("next: review it, then `cargo run -p engine` applies it");
     Ok(())
 }

@@ -28,6 +28,8 @@ pub struct GeneratedMigration {
     pub source: String,
     /// One line per difference it holds, as `check` prints them.
     pub changes: Vec<String>,
+    /// Whether rustfmt formatted it (it is written unformatted when rustfmt is missing).
+    pub formatted: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -921,8 +923,10 @@ pub fn generate(drift: &Drift) -> Option<GeneratedMigration> {
         body(&up),
         body(&down),
     );
+    let formatted = rustfmt(&source);
     Some(GeneratedMigration {
-        source: rustfmt(&source).unwrap_or(source),
+        formatted: formatted.is_some(),
+        source: formatted.unwrap_or(source),
         changes,
     })
 }
