@@ -58,6 +58,7 @@ fn a_new_project_and_a_new_migration_build_test_and_run_with_no_hand_edit() {
     let out = cargo(&ws, &["test", "-p", "ext-billing-migration"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("test migrations_round_trip_up_down_up ... ok"));
+    assert!(text(&out.stdout).contains("test entities_and_migrations_agree ... ok"));
 
     let db = format!("sqlite://{}/engine.db?mode=rwc", ws.display());
     let run = |args: &[&str]| {
@@ -72,6 +73,14 @@ fn a_new_project_and_a_new_migration_build_test_and_run_with_no_hand_edit() {
     assert!(
         stdout.contains("billing   seaql_migrations_billing   applied 2 now"),
         "{stdout}"
+    );
+    // the copied project declares its entities: check compares them with its migrations
+    let out = run(&["migrate", "check", "--ns", "billing"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("namespace \"billing\": entities and migrations agree"),
+        "{}",
+        text(&out.stdout)
     );
 
     let out = xtask(
