@@ -313,11 +313,29 @@ fn limit_name(name: String) -> String {
     }
 }
 
+/// The name generated migrations give a foreign key they create, the same whichever backend
+/// the comparison ran on, so that a later migration can drop it by name.
+fn fk_create_name(table: &str, key: &ForeignKeyModel) -> String {
+    limit_name(format!("fk_{table}_{}", key.columns.join("_")))
+}
+
+/// The name of an existing foreign key: its own, or where the catalog keeps none (SQLite),
+/// the name generated migrations give (see [`fk_create_name`]).
 fn fk_name(backend: DbBackend, table: &str, key: &ForeignKeyModel) -> String {
     if backend == DbBackend::Sqlite || key.name.chars().all(|c| c.is_ascii_digit()) {
-        limit_name(format!("fk_{table}_{}", key.columns.join("_")))
+        fk_create_name(table, key)
     } else {
         key.name.clone()
+    }
+}
+
+/// A comment for a foreign key dropped by a name SQLite could not tell.
+fn fk_name_note(backend: DbBackend) -> &'static str {
+    if backend == DbBackend::Sqlite {
+        "// SQLite keeps no foreign key names: this is the name generated migrations give; \
+         compare on PostgreSQL or MySQL (--database-url) for the real one\n"
+    } else {
+        ""
     }
 }
 
@@ -478,7 +496,11 @@ impl<'a> Writer<'a> {
         }
         for key in &model.foreign_keys {
             if self.in_scope(&key.ref_table) {
-                let name = fk_name(self.backend, table, key);
+                let name = if declared {
+                    fk_create_name(table, key)
+                } else {
+                    fk_name(self.backend, table, key)
+                };
                 let _ = write!(out, ".foreign_key(&mut {})", fk_body(&name, table, key));
             }
         }
@@ -621,7 +643,8 @@ impl<'a> Writer<'a> {
                         steps.push(Step {
                             only: Only::NotSqlite,
                             up: format!(
-                                "manager.drop_foreign_key(ForeignKey::drop().name({}).table({}).to_owned()).await?;",
+                                "{}manager.drop_foreign_key(ForeignKey::drop().name({}).table({}).to_owned()).await?;",
+                                fk_name_note(self.backend),
                                 lit(&name),
                                 lit(table)
                             ),
@@ -788,7 +811,7 @@ impl<'a> Writer<'a> {
                         });
                     }
                     Change::AddForeignKey { key, .. } => {
-                        let name = fk_name(self.backend, table, key);
+                        let name = fk_create_name(table, key);
                         steps.push(Step {
                             only: Only::NotSqlite,
                             up: format!(
