@@ -142,6 +142,9 @@ impl MigrationTrait for FromEntities {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let mut e = Entities::new(manager.get_database_backend());
         (self.0)(&mut e);
+        for ty in e.types() {
+            manager.create_type(ty.clone()).await?;
+        }
         for table in e.tables() {
             manager.create_table(table.clone()).await?;
         }
@@ -342,5 +345,51 @@ async fn dependencies_are_replayed_first_and_their_tables_stay_out_of_the_compar
         assert_eq!(found, ["drop ext_beta_t"], "{backend}: {drift}");
         let source = chainkit::generate(&drift).unwrap().source;
         assert!(!source.contains("ext_acme_"), "{backend}: {source}");
+    }
+}
+
+mod with_enum {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+    #[sea_orm(rs_type = "String", db_type = "Enum", enum_name = "ext_acme_mood")]
+    pub enum Mood {
+        #[sea_orm(string_value = "happy")]
+        Happy,
+        #[sea_orm(string_value = "sad")]
+        Sad,
+    }
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ext_acme_feelings")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub mood: Mood,
+    }
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+    impl ActiveModelBehavior for ActiveModel {}
+
+    pub fn declare(e: &mut chainkit::Entities) {
+        e.entity(Entity);
+    }
+}
+
+#[tokio::test]
+async fn enum_columns_compare_equal_when_migrations_and_entities_agree() {
+    let engine = sql_chain("engine", vec![]);
+    let acme = Chain::from_fn("acme", "seaql_migrations_acme", || {
+        vec![Box::new(FromEntities(with_enum::declare)) as Box<dyn MigrationTrait>]
+    })
+    .entities(with_enum::declare);
+    let registry = Registry::new(engine, [acme]).unwrap();
+    for (backend, server) in servers() {
+        let drift = chainkit::drift(&registry, "acme", &server)
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        assert!(drift.is_clean(), "{backend}: {drift}");
+        let column = &drift.migrated.tables["ext_acme_feelings"].columns[1];
+        assert_eq!(column.name, "mood");
     }
 }
