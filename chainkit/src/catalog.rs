@@ -4,7 +4,7 @@
 //! so that two databases built different ways (by migrations, from entities) compare equal
 //! when they hold the same schema.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult};
 
@@ -18,6 +18,8 @@ pub struct Catalog {
     pub backend: Option<DbBackend>,
     /// The tables.
     pub tables: BTreeMap<String, TableModel>,
+    /// The enum types of the schema (PostgreSQL; empty elsewhere).
+    pub enum_types: BTreeSet<String>,
 }
 
 /// One table.
@@ -269,8 +271,15 @@ pub async fn read_catalog<C: ConnectionTrait>(db: &C) -> Result<Catalog, Error> 
         model.indexes.dedup_by(|a, b| a.key() == b.key());
         model.foreign_keys.sort_by(|a, b| a.key().cmp(&b.key()));
     }
+    let mut enum_types = BTreeSet::new();
+    if let Some(stmt) = backend::enum_types_in_use(be) {
+        for row in query(stmt).await? {
+            enum_types.insert(get::<String>(&row, "type_name")?);
+        }
+    }
     Ok(Catalog {
         backend: Some(be),
         tables,
+        enum_types,
     })
 }

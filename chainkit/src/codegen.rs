@@ -450,7 +450,7 @@ impl<'a> Writer<'a> {
     }
 
     fn entity_column(&self, table: &str, column: &str) -> Option<String> {
-        let stmt = self.drift.entities.table(table)?;
+        let stmt = self.drift.portable.table(table)?;
         let def = stmt
             .get_columns()
             .iter()
@@ -699,6 +699,29 @@ impl<'a> Writer<'a> {
                 down: self.create_table_code(table, false),
             });
         }
+        // 2b. enum types the new tables and columns need, on PostgreSQL
+        for (name, variants) in self.new_enums(&created) {
+            let values = variants
+                .iter()
+                .map(|v| lit(v))
+                .collect::<Vec<_>>()
+                .join(", ");
+            steps.push(Step {
+                only: Only::All,
+                up: format!(
+                    "if manager.get_database_backend() == sea_orm::DbBackend::Postgres {{\n\
+                     manager.create_type(sea_query::extension::postgres::Type::create()\
+                     .as_enum({}).values([{values}]).to_owned()).await?;\n}}",
+                    lit(&name)
+                ),
+                down: format!(
+                    "if manager.get_database_backend() == sea_orm::DbBackend::Postgres {{\n\
+                     manager.drop_type(sea_query::extension::postgres::Type::drop()\
+                     .name({}).to_owned()).await?;\n}}",
+                    lit(&name)
+                ),
+            });
+        }
         // 3. new tables, referenced tables first
         for table in &created {
             steps.push(Step {
@@ -830,6 +853,44 @@ impl<'a> Writer<'a> {
             }
         }
         steps
+    }
+
+    /// The enums (name, variants) that the new tables and the added or changed columns use and
+    /// the migrations' database lacks (known only when it is PostgreSQL: elsewhere every such
+    /// enum is created).
+    fn new_enums(&self, created: &[&str]) -> Vec<(String, Vec<String>)> {
+        let mut columns: Vec<(&str, &str)> = Vec::new();
+        for table in created {
+            for column in &self.declared(table).columns {
+                columns.push((table, &column.name));
+            }
+        }
+        for change in &self.drift.changes {
+            match change {
+                Change::AddColumn { table, column } => columns.push((table, &column.name)),
+                Change::AlterColumn { table, to, .. } => columns.push((table, &to.name)),
+                _ => {}
+            }
+        }
+        let mut out: Vec<(String, Vec<String>)> = Vec::new();
+        for (table, column) in columns {
+            let Some(def) = self.drift.portable.table(table).and_then(|t| {
+                t.get_columns()
+                    .iter()
+                    .find(|c| c.get_column_name() == column)
+            }) else {
+                continue;
+            };
+            if let Some(ColumnType::Enum { name, variants }) = def.get_column_type() {
+                let name = name.to_string();
+                if !self.drift.migrated.enum_types.contains(&name)
+                    && !out.iter().any(|(n, _)| *n == name)
+                {
+                    out.push((name, variants.iter().map(ToString::to_string).collect()));
+                }
+            }
+        }
+        out
     }
 
     fn creation_order<'t>(&self, tables: Vec<&'t str>) -> Vec<&'t str> {

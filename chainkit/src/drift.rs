@@ -204,6 +204,9 @@ pub struct Drift {
     pub declared: Catalog,
     /// The entities' statements, for the backend above.
     pub entities: Entities,
+    /// The entities' statements as SQLite builds them, which keeps every type as declared
+    /// (enums with their variants): what generated code is written from.
+    pub portable: Entities,
     /// The differences, tables in name order, within a table: columns, then indexes, then
     /// foreign keys.
     pub changes: Vec<Change>,
@@ -545,6 +548,7 @@ pub async fn drift(
         migrated,
         declared,
         entities,
+        portable: chain.build_entities(DbBackend::Sqlite),
         changes,
     })
 }
@@ -568,6 +572,7 @@ mod tests {
         Catalog {
             backend: Some(DbBackend::Sqlite),
             tables: tables.into_iter().map(|(n, t)| (n.to_owned(), t)).collect(),
+            enum_types: Default::default(),
         }
     }
 

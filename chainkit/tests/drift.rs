@@ -393,3 +393,25 @@ async fn enum_columns_compare_equal_when_migrations_and_entities_agree() {
         assert_eq!(column.name, "mood");
     }
 }
+
+#[tokio::test]
+async fn a_new_enum_column_is_written_with_its_postgresql_type() {
+    let engine = sql_chain("engine", vec![]);
+    let acme = sql_chain("acme", vec![]).entities(with_enum::declare);
+    let registry = Registry::new(engine, [acme]).unwrap();
+    for (backend, server) in servers() {
+        let drift = chainkit::drift(&registry, "acme", &server).await.unwrap();
+        let source = chainkit::generate(&drift).unwrap().source;
+        for expected in [
+            r#".enumeration("ext_acme_mood", ["happy", "sad"])"#,
+            r#".as_enum("ext_acme_mood")"#,
+            r#".values(["happy", "sad"])"#,
+            r#".name("ext_acme_mood")"#,
+        ] {
+            assert!(
+                source.contains(expected),
+                "{backend}: {expected} in {source}"
+            );
+        }
+    }
+}

@@ -221,6 +221,8 @@ fn rounds(copy: &str, first: Option<&str>, second: Option<&str>) {
         ".on_delete(ForeignKeyAction::Cascade)",
         ".create_foreign_key(",
         ".drop_index(",
+        r#".enumeration("ext_template_tone", ["plain", "urgent"])"#,
+        r#".as_enum("ext_template_tone")"#,
         "chainkit::rebuild_sqlite_table(",
     ] {
         assert!(
