@@ -19,6 +19,7 @@ use sea_orm::sea_query::{ColumnDef, ColumnType, Expr, StringLen, Value};
 
 use crate::catalog::{ColumnModel, ForeignKeyModel, IndexModel, TableModel};
 use crate::drift::{Change, Drift};
+use crate::entities::order_by_references;
 use crate::error::Error;
 
 /// A migration written by [`generate`].
@@ -912,26 +913,6 @@ impl<'a> Writer<'a> {
                 .collect()
         })
     }
-}
-
-/// `tables` ordered so that each comes after the tables (of the set) it refers to.
-fn order_by_references<'t>(
-    mut left: Vec<&'t str>,
-    refs: impl Fn(&str) -> Vec<String>,
-) -> Vec<&'t str> {
-    let mut order: Vec<&'t str> = Vec::new();
-    while !left.is_empty() {
-        let pos = left
-            .iter()
-            .position(|t| {
-                refs(t)
-                    .iter()
-                    .all(|r| r == t || !left.contains(&r.as_str()) || order.contains(&r.as_str()))
-            })
-            .unwrap_or(0);
-        order.push(left.remove(pos));
-    }
-    order
 }
 
 fn body(steps: &[(Only, &str)]) -> String {

@@ -118,28 +118,39 @@ impl Entities {
     /// (where the references allow it), as PostgreSQL and MySQL need them created.
     pub(crate) fn tables_in_creation_order(&self) -> Vec<&TableCreateStatement> {
         let names = self.table_names();
-        let mut done: Vec<String> = Vec::new();
-        let mut order = Vec::new();
-        let mut left: Vec<&TableCreateStatement> = self.tables.iter().collect();
-        while !left.is_empty() {
-            let ready = left.iter().position(|t| {
-                let own = t.get_table_name().map(table_ref_name).unwrap_or_default();
-                t.get_foreign_key_create_stmts().iter().all(|fk| {
-                    let target = fk
-                        .get_foreign_key()
-                        .get_ref_table()
-                        .map(table_ref_name)
-                        .unwrap_or_default();
-                    target == own || !names.contains(&target) || done.contains(&target)
+        let order = order_by_references(names.iter().map(String::as_str).collect(), |t| {
+            self.table(t)
+                .map(|stmt| {
+                    stmt.get_foreign_key_create_stmts()
+                        .iter()
+                        .filter_map(|fk| fk.get_foreign_key().get_ref_table().map(table_ref_name))
+                        .collect()
                 })
-            });
-            // a cycle of references: keep the declared order
-            let t = left.remove(ready.unwrap_or(0));
-            done.push(t.get_table_name().map(table_ref_name).unwrap_or_default());
-            order.push(t);
-        }
-        order
+                .unwrap_or_default()
+        });
+        order.into_iter().filter_map(|t| self.table(t)).collect()
     }
+}
+
+/// `tables` ordered so that each comes after the tables of the set it refers to (`refs`);
+/// a cycle of references keeps the given order.
+pub(crate) fn order_by_references<'t>(
+    mut left: Vec<&'t str>,
+    refs: impl Fn(&str) -> Vec<String>,
+) -> Vec<&'t str> {
+    let mut order: Vec<&'t str> = Vec::new();
+    while !left.is_empty() {
+        let pos = left
+            .iter()
+            .position(|t| {
+                refs(t)
+                    .iter()
+                    .all(|r| r == t || !left.contains(&r.as_str()))
+            })
+            .unwrap_or(0);
+        order.push(left.remove(pos));
+    }
+    order
 }
 
 /// The plain name of a table reference (without schema).
@@ -148,5 +159,25 @@ pub(crate) fn table_ref_name(table: &sea_orm::sea_query::TableRef) -> String {
     match table {
         TableRef::Table(name, _) => name.1.to_string(),
         other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn referenced_tables_come_first_and_cycles_keep_their_order() {
+        let refs = |t: &str| match t {
+            "c" => vec!["b".to_owned(), "outside".to_owned()],
+            "b" => vec!["a".to_owned(), "b".to_owned()],
+            _ => vec![],
+        };
+        assert_eq!(
+            order_by_references(vec!["c", "a", "b"], refs),
+            ["a", "b", "c"]
+        );
+        let cycle = |t: &str| vec![if t == "x" { "y" } else { "x" }.to_owned()];
+        assert_eq!(order_by_references(vec!["x", "y"], cycle), ["x", "y"]);
     }
 }
