@@ -247,6 +247,9 @@ fn rounds(copy: &str, first: Option<&str>, second: Option<&str>) {
         ".create_foreign_key(",
         ".drop_index(",
         r#".enumeration("ext_template_tone", ["plain", "urgent"])"#,
+        // a column dropped and others added, a table dropped and another created
+        "if it is a rename, replace both with Table::alter().rename_column(..)",
+        "it may be a rename: Table::rename() keeps the data",
         r#".as_enum("ext_template_tone")"#,
         "chainkit::rebuild_sqlite_table(",
     ] {
