@@ -4,8 +4,12 @@
 use sea_orm::sea_query::{
     Alias, Expr, ExprTrait, Query, SelectStatement, Table, TableCreateStatement, UnionType,
 };
+use std::collections::{BTreeMap, BTreeSet};
+
 use sea_orm::{DbBackend, Schema, Statement};
 use sea_orm_migration::{MigrationTrait, seaql_migrations};
+
+use crate::schema::ObjectKind;
 
 /// Whether DDL takes part in transactions, so that a failed migration leaves no trace.
 pub(crate) fn transactional_ddl(backend: DbBackend) -> bool {
@@ -19,12 +23,6 @@ pub(crate) fn use_transaction(migration: &dyn MigrationTrait, backend: DbBackend
     migration
         .use_transaction()
         .unwrap_or_else(|| transactional_ddl(backend))
-}
-
-/// Whether consecutive transactional migrations may share one transaction (one savepoint
-/// each). Not on MySQL: its DDL commits implicitly, so each gets its own.
-pub(crate) fn batch_transactions(backend: DbBackend) -> bool {
-    transactional_ddl(backend)
 }
 
 /// The table recording migrations that started outside a transaction and have not finished:
@@ -155,6 +153,53 @@ pub(crate) fn insert_version(
         .to_owned()
 }
 
+/// Records `migration` as applied in (`applied`), or removes it from, the version table
+/// `table`. On PostgreSQL the statement also returns, as `labels`, how many labels each enum
+/// type of the current schema has afterwards (`mood 3,status 2`, see [`parse_enum_labels`]):
+/// the runner commits when a type that existed before the migration gained or lost labels,
+/// since PostgreSQL does not let a transaction use an enum value it added.
+pub(crate) fn record_version(
+    backend: DbBackend,
+    table: &str,
+    migration: &str,
+    applied: bool,
+) -> Statement {
+    let probe = || {
+        Query::returning().expr(Expr::cust(
+            "(SELECT string_agg(l.typname || ' ' || l.n::text, ',') FROM \
+             (SELECT t.typname::text AS typname, count(*) AS n FROM pg_enum e \
+              JOIN pg_type t ON t.oid = e.enumtypid \
+              JOIN pg_namespace s ON s.oid = t.typnamespace \
+              WHERE s.nspname = current_schema() GROUP BY t.typname) l) AS labels",
+        ))
+    };
+    let postgres = backend == DbBackend::Postgres;
+    if applied {
+        let mut stmt = insert_version(table, migration, now_unix());
+        if postgres {
+            stmt.returning(probe());
+        }
+        backend.build(&stmt)
+    } else {
+        let mut stmt = delete_version(table, migration);
+        if postgres {
+            stmt.returning(probe());
+        }
+        backend.build(&stmt)
+    }
+}
+
+/// The `labels` column [`record_version`] returns, as enum type -> number of labels.
+pub(crate) fn parse_enum_labels(text: Option<&str>) -> BTreeMap<String, i64> {
+    text.unwrap_or_default()
+        .split(',')
+        .filter_map(|entry| {
+            let (name, n) = entry.rsplit_once(' ')?;
+            Some((name.to_owned(), n.parse().ok()?))
+        })
+        .collect()
+}
+
 /// Forgets that `migration` was applied.
 pub(crate) fn delete_version(table: &str, migration: &str) -> sea_orm::sea_query::DeleteStatement {
     Query::delete()
@@ -163,12 +208,16 @@ pub(crate) fn delete_version(table: &str, migration: &str) -> sea_orm::sea_query
         .to_owned()
 }
 
-/// `DROP TABLE IF EXISTS` for a version table.
-pub(crate) fn drop_version_table(table: &str) -> sea_orm::sea_query::TableDropStatement {
-    Table::drop()
-        .table(Alias::new(table))
-        .if_exists()
-        .to_owned()
+/// The extensions of the database with their versions, as rows `e` (`pg_trgm 1.6`); `None`
+/// on backends without extensions. PostgreSQL's own `plpgsql` is left out.
+pub(crate) fn list_extensions(backend: DbBackend) -> Option<Statement> {
+    (backend == DbBackend::Postgres).then(|| {
+        Statement::from_string(
+            backend,
+            "SELECT extname || ' ' || extversion AS e FROM pg_extension \
+             WHERE extname <> 'plpgsql' ORDER BY extname",
+        )
+    })
 }
 
 /// Every base table of the current database/schema, as one statement with a `t` column.
@@ -190,30 +239,47 @@ pub(crate) fn list_tables(backend: DbBackend) -> Statement {
     Statement::from_string(backend, sql)
 }
 
-/// The schema catalog as (`t` table, `d` description line) rows: one row per table, column
-/// (type, nullability, default), index and constraint.
+/// The schema catalog as rows `k` kind, `t` object name, `d` description line. `k` is
+/// `table`, `view`, `matview`, `sequence`, `type`, `function` or `extension` for a row naming
+/// the object itself, and `rel` for a line of the relation `t` (a column, an index, a
+/// constraint, a trigger, a view's definition). Objects that belong to an extension are left
+/// out (they are the extension's), and so are SQLite's own tables.
 pub(crate) fn schema_catalog(backend: DbBackend) -> Statement {
     let sql = match backend {
         DbBackend::Sqlite => {
-            "SELECT tbl_name AS t, type || ' ' || name || ' ' || coalesce(sql, '') AS d \
+            "SELECT CASE type WHEN 'table' THEN 'table' WHEN 'view' THEN 'view' ELSE 'rel' END AS k, \
+               tbl_name AS t, type || ' ' || name || ' ' || coalesce(sql, '') AS d \
              FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
         }
         // straight from the catalogs, deparsing only expressions (defaults, checks, index
-        // expressions): a fraction of the cost of pg_indexes and pg_get_constraintdef
+        // expressions) and views and rules (their stored trees name tables by OID, which a
+        // re-created table changes), and hashing bodies: a fraction of the cost of pg_indexes
+        // and pg_get_constraintdef
         DbBackend::Postgres => {
-            "SELECT c.relname::text AS t, 'table' AS d FROM pg_class c \
-               JOIN pg_namespace n ON n.oid = c.relnamespace \
-               WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') \
+            "SELECT CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'matview' \
+               WHEN 'S' THEN 'sequence' ELSE 'table' END AS k, c.relname::text AS t, \
+               'relation ' || c.relkind::text AS d \
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+               WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'S') \
+               AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::regclass \
+                 AND e.objid = c.oid AND (e.deptype = 'e' OR (c.relkind = 'S' \
+                 AND e.refclassid = 'pg_class'::regclass AND e.deptype IN ('a', 'i')))) \
              UNION ALL \
-             SELECT c.relname::text, 'column ' || a.attname || ' ' || a.atttypid::regtype::text \
+             SELECT 'rel', c.relname::text, 'column ' || a.attname || ' ' || a.atttypid::regtype::text \
                || ' ' || a.atttypmod::text || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END \
                || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '') \
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
                JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
                LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum \
-               WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') \
+               WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm') \
              UNION ALL \
-             SELECT t.relname::text, 'index ' || i.relname || ' ' || x.indkey::text || ' ' \
+             SELECT 'rel', c.relname::text, 'rule ' || r.rulename || ' ' \
+               || md5(CASE WHEN r.rulename = '_RETURN' THEN pg_get_viewdef(c.oid) \
+                  ELSE pg_get_ruledef(r.oid) END) \
+               FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class \
+               JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() \
+             UNION ALL \
+             SELECT 'rel', t.relname::text, 'index ' || i.relname || ' ' || x.indkey::text || ' ' \
                || x.indisunique::text \
                || coalesce(' ' || pg_get_expr(x.indexprs, x.indrelid), '') \
                || coalesce(' where ' || pg_get_expr(x.indpred, x.indrelid), '') \
@@ -221,35 +287,120 @@ pub(crate) fn schema_catalog(backend: DbBackend) -> Statement {
                JOIN pg_class t ON t.oid = x.indrelid \
                JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = current_schema() \
              UNION ALL \
-             SELECT c.relname::text, 'constraint ' || con.conname || ' ' || con.contype::text \
+             SELECT 'rel', c.relname::text, 'constraint ' || con.conname || ' ' || con.contype::text \
                || ' ' || coalesce(con.conkey::text, '') \
                || coalesce(' references ' || nullif(con.confrelid, 0)::regclass::text || ' ' \
                   || con.confkey::text || ' ' || con.confupdtype::text || con.confdeltype::text, '') \
                || coalesce(' check ' || pg_get_expr(con.conbin, con.conrelid), '') \
                FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid \
-               JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema()"
+               JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() \
+             UNION ALL \
+             SELECT 'rel', c.relname::text, 'trigger ' || g.tgname || ' ' || g.tgfoid::regprocedure::text \
+               || ' ' || g.tgtype::text || ' ' || g.tgenabled::text \
+               FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid \
+               JOIN pg_namespace n ON n.oid = c.relnamespace \
+               WHERE NOT g.tgisinternal AND n.nspname = current_schema() \
+             UNION ALL \
+             SELECT 'rel', coalesce(o.relname, c.relname)::text, 'sequence ' || c.relname || ' ' \
+               || s.seqtypid::regtype::text || ' ' || s.seqstart::text || ' ' || s.seqincrement::text \
+               FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid \
+               JOIN pg_namespace n ON n.oid = c.relnamespace \
+               LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid \
+                 AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') \
+               LEFT JOIN pg_class o ON o.oid = d.refobjid \
+               WHERE n.nspname = current_schema() \
+             UNION ALL \
+             SELECT 'type', t.typname::text, 'type ' || t.typtype::text \
+               || coalesce(' ' || nullif(t.typbasetype, 0)::regtype::text, '') \
+               || CASE WHEN t.typnotnull THEN ' not null' ELSE '' END \
+               FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace \
+               LEFT JOIN pg_class r ON r.oid = t.typrelid \
+               WHERE n.nspname = current_schema() \
+               AND (t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND r.relkind = 'c')) \
+               AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_type'::regclass \
+                 AND e.objid = t.oid AND e.deptype = 'e') \
+             UNION ALL \
+             SELECT 'type', t.typname::text, 'label ' || e.enumsortorder::text || ' ' || e.enumlabel \
+               FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid \
+               JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = current_schema() \
+             UNION ALL \
+             SELECT 'type', t.typname::text, 'attribute ' || a.attname || ' ' || a.atttypid::regtype::text \
+               FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace \
+               JOIN pg_class r ON r.oid = t.typrelid AND r.relkind = 'c' \
+               JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 \
+               WHERE n.nspname = current_schema() \
+             UNION ALL \
+             SELECT 'function', p.proname::text, 'function ' || p.prokind::text || ' ' \
+               || p.prorettype::text || ' ' || md5(coalesce(p.prosrc, '')) || ' ' \
+               || p.oid::regprocedure::text \
+               FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+               WHERE n.nspname = current_schema() \
+               AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_proc'::regclass \
+                 AND e.objid = p.oid AND e.deptype = 'e') \
+             UNION ALL \
+             SELECT 'extension', x.extname::text, 'extension ' || x.extversion FROM pg_extension x"
         }
         _ => {
-            "SELECT TABLE_NAME AS t, 'table' AS d FROM information_schema.TABLES \
-               WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' \
+            "SELECT CASE TABLE_TYPE WHEN 'VIEW' THEN 'view' WHEN 'SEQUENCE' THEN 'sequence' \
+               ELSE 'table' END AS k, TABLE_NAME AS t, CONCAT('relation ', TABLE_TYPE) AS d \
+               FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() \
              UNION ALL \
-             SELECT TABLE_NAME, CONCAT('column ', COLUMN_NAME, ' ', COLUMN_TYPE, ' ', IS_NULLABLE, \
+             SELECT 'rel', TABLE_NAME, CONCAT('column ', COLUMN_NAME, ' ', COLUMN_TYPE, ' ', IS_NULLABLE, \
                ' ', COALESCE(COLUMN_DEFAULT, 'no default'), ' ', EXTRA) \
                FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
              UNION ALL \
-             SELECT TABLE_NAME, CONCAT('index ', INDEX_NAME, ' ', SEQ_IN_INDEX, ' ', COLUMN_NAME, ' ', NON_UNIQUE) \
+             SELECT 'rel', TABLE_NAME, CONCAT('index ', INDEX_NAME, ' ', SEQ_IN_INDEX, ' ', COLUMN_NAME, ' ', NON_UNIQUE) \
                FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() \
              UNION ALL \
-             SELECT TABLE_NAME, CONCAT('constraint ', CONSTRAINT_NAME, ' ', CONSTRAINT_TYPE) \
+             SELECT 'rel', TABLE_NAME, CONCAT('constraint ', CONSTRAINT_NAME, ' ', CONSTRAINT_TYPE) \
                FROM information_schema.TABLE_CONSTRAINTS WHERE TABLE_SCHEMA = DATABASE() \
              UNION ALL \
-             SELECT TABLE_NAME, CONCAT('references ', CONSTRAINT_NAME, ' ', COLUMN_NAME, ' ', \
+             SELECT 'rel', TABLE_NAME, CONCAT('references ', CONSTRAINT_NAME, ' ', COLUMN_NAME, ' ', \
                REFERENCED_TABLE_NAME, ' ', REFERENCED_COLUMN_NAME) \
                FROM information_schema.KEY_COLUMN_USAGE \
-               WHERE TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME IS NOT NULL"
+               WHERE TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME IS NOT NULL \
+             UNION ALL \
+             SELECT 'rel', TABLE_NAME, CONCAT('view ', MD5(VIEW_DEFINITION)) \
+               FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE() \
+             UNION ALL \
+             SELECT 'rel', EVENT_OBJECT_TABLE, CONCAT('trigger ', TRIGGER_NAME, ' ', ACTION_TIMING, ' ', \
+               EVENT_MANIPULATION, ' ', MD5(ACTION_STATEMENT)) \
+               FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() \
+             UNION ALL \
+             SELECT 'function', ROUTINE_NAME, CONCAT(ROUTINE_TYPE, ' ', MD5(COALESCE(ROUTINE_DEFINITION, ''))) \
+               FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE()"
         }
     };
     Statement::from_string(backend, sql)
+}
+
+/// One statement reading every row of `tables` (version tables, and the progress table among
+/// them) as rows `t` table, `k` key (the version; for the progress table the namespace) and
+/// `v` the line describing the row.
+pub(crate) fn read_all_rows(tables: &[String]) -> SelectStatement {
+    let mut selects = tables.iter().map(|table| {
+        let literal = Expr::val(table.as_str());
+        if table == PROGRESS_TABLE {
+            Query::select()
+                .expr_as(literal, Alias::new("t"))
+                .expr_as(Expr::col(Alias::new("namespace")), Alias::new("k"))
+                .expr_as(Expr::col(Alias::new("version")), Alias::new("v"))
+                .from(Alias::new(table.as_str()))
+                .to_owned()
+        } else {
+            Query::select()
+                .expr_as(literal, Alias::new("t"))
+                .expr_as(Expr::col(Alias::new("version")), Alias::new("k"))
+                .expr_as(Expr::col(Alias::new("version")), Alias::new("v"))
+                .from(Alias::new(table.as_str()))
+                .to_owned()
+        }
+    });
+    let mut query = selects.next().expect("at least one table");
+    for select in selects {
+        query.union(UnionType::All, select);
+    }
+    query
 }
 
 /// The columns of every table, in order, as rows `t` table, `c` column, `ty` type as the
@@ -419,38 +570,137 @@ pub(crate) fn enum_types_in_use(backend: DbBackend) -> Option<Statement> {
     }
 }
 
-/// Statements that drop `tables`, which no table outside the set references. Foreign keys
-/// among them are handled: PostgreSQL drops them in one statement, MySQL with foreign key
-/// checks off for the session meanwhile, SQLite in the order given (referencing tables first).
-pub(crate) fn drop_tables(backend: DbBackend, tables: &[String]) -> Vec<Statement> {
-    if tables.is_empty() {
+/// Quotes an identifier for `backend`.
+pub(crate) fn quote(backend: DbBackend, name: &str) -> String {
+    match backend {
+        DbBackend::MySql => format!("`{}`", name.replace('`', "``")),
+        _ => format!("\"{}\"", name.replace('"', "\"\"")),
+    }
+}
+
+/// The order in which a chain's objects are dropped, by kind: what depends on others first
+/// (views on tables and functions; tables on functions, sequences and types; functions on
+/// types). PostgreSQL tells when something else stands in the way, and the drop retries.
+pub(crate) const DROP_ORDER: [ObjectKind; 6] = [
+    ObjectKind::View,
+    ObjectKind::MaterializedView,
+    ObjectKind::Table,
+    ObjectKind::Function,
+    ObjectKind::Sequence,
+    ObjectKind::Type,
+];
+
+/// Statements that drop `objects` of one `kind` (each with the lines its snapshot holds).
+/// Tables come in dependency order (referencing first); PostgreSQL drops each kind in one
+/// statement, which handles dependencies among them; MySQL drops tables with foreign key
+/// checks off meanwhile, since the order is already right and a cycle would block it.
+pub(crate) fn drop_objects(
+    backend: DbBackend,
+    kind: ObjectKind,
+    objects: &[(&str, &BTreeSet<String>)],
+) -> Vec<Statement> {
+    if objects.is_empty() {
         return Vec::new();
     }
-    let quote = |t: &String| match backend {
-        DbBackend::MySql => format!("`{t}`"),
-        _ => format!("\"{t}\""),
-    };
-    let all = tables.iter().map(quote).collect::<Vec<_>>().join(", ");
-    let sql: Vec<String> = match backend {
-        DbBackend::Postgres => vec![format!("DROP TABLE {all}")],
-        DbBackend::Sqlite => tables
+    let names = || {
+        objects
             .iter()
-            .map(|t| format!("DROP TABLE {}", quote(t)))
+            .map(|(n, _)| quote(backend, n))
+            .collect::<Vec<_>>()
+    };
+    let sql: Vec<String> = match (backend, kind) {
+        (DbBackend::Postgres, ObjectKind::Function) => {
+            // every overload, by its signature: the last word of its `function` line
+            let signatures: Vec<&str> = objects
+                .iter()
+                .flat_map(|(_, lines)| lines.iter())
+                .filter_map(|l| l.strip_prefix("function "))
+                .filter_map(|l| l.splitn(4, ' ').nth(3))
+                .collect();
+            vec![format!("DROP ROUTINE {}", signatures.join(", "))]
+        }
+        (DbBackend::Postgres, _) => {
+            let word = match kind {
+                ObjectKind::View => "VIEW",
+                ObjectKind::MaterializedView => "MATERIALIZED VIEW",
+                ObjectKind::Sequence => "SEQUENCE IF EXISTS",
+                ObjectKind::Type => "TYPE",
+                _ => "TABLE",
+            };
+            vec![format!("DROP {word} {}", names().join(", "))]
+        }
+        (DbBackend::MySql, ObjectKind::Table) => {
+            let mut sql = vec!["SET FOREIGN_KEY_CHECKS = 0".to_owned()];
+            sql.extend(names().into_iter().map(|n| format!("DROP TABLE {n}")));
+            sql.push("SET FOREIGN_KEY_CHECKS = 1".to_owned());
+            sql
+        }
+        (DbBackend::MySql, ObjectKind::Function) => objects
+            .iter()
+            .flat_map(|(name, lines)| {
+                lines.iter().filter_map(move |l| {
+                    let routine = l.split(' ').next().unwrap_or("FUNCTION");
+                    matches!(routine, "FUNCTION" | "PROCEDURE")
+                        .then(|| format!("DROP {routine} IF EXISTS {}", quote(backend, name)))
+                })
+            })
             .collect(),
-        _ => vec![
-            "SET FOREIGN_KEY_CHECKS = 0".to_owned(),
-            format!("DROP TABLE {all}"),
-            "SET FOREIGN_KEY_CHECKS = 1".to_owned(),
-        ],
+        (_, ObjectKind::View) => names()
+            .into_iter()
+            .map(|n| format!("DROP VIEW {n}"))
+            .collect(),
+        (_, ObjectKind::Sequence) => names()
+            .into_iter()
+            .map(|n| format!("DROP SEQUENCE IF EXISTS {n}"))
+            .collect(),
+        _ => names()
+            .into_iter()
+            .map(|n| format!("DROP TABLE {n}"))
+            .collect(),
     };
     sql.into_iter()
         .map(|s| Statement::from_string(backend, s))
         .collect()
 }
 
-/// Drops a PostgreSQL type.
-pub(crate) fn drop_type(backend: DbBackend, name: &str) -> Statement {
-    Statement::from_string(backend, format!("DROP TYPE IF EXISTS \"{name}\""))
+/// Views, triggers and routines with their definitions, as rows `k` kind (`view`, `trigger`,
+/// `function`), `n` name, `o` the table a trigger is on (else the name), `b` the definition;
+/// for the backends that do not track what a definition depends on (SQLite, MySQL), so that a
+/// scoped drop can tell whether an object outside the chain names one of its objects.
+/// `None` on PostgreSQL, which refuses such a drop itself.
+pub(crate) fn definitions(backend: DbBackend) -> Option<Statement> {
+    let sql = match backend {
+        DbBackend::Postgres => return None,
+        DbBackend::Sqlite => {
+            "SELECT type AS k, name AS n, tbl_name AS o, coalesce(sql, '') AS b FROM sqlite_master \
+             WHERE type IN ('view', 'trigger')"
+        }
+        _ => {
+            "SELECT 'view' AS k, TABLE_NAME AS n, TABLE_NAME AS o, VIEW_DEFINITION AS b \
+               FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE() \
+             UNION ALL \
+             SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_STATEMENT \
+               FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() \
+             UNION ALL \
+             SELECT 'function', ROUTINE_NAME, ROUTINE_NAME, COALESCE(ROUTINE_DEFINITION, '') \
+               FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE()"
+        }
+    };
+    Some(Statement::from_string(backend, sql))
+}
+
+/// Whether PostgreSQL refused a drop because other objects depend on what it drops
+/// (SQLSTATE 2BP01).
+pub(crate) fn is_dependency_error(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    match err {
+        sea_orm::DbErr::Exec(RuntimeErr::SqlxError(e))
+        | sea_orm::DbErr::Query(RuntimeErr::SqlxError(e)) => e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .is_some_and(|c| c == "2BP01"),
+        _ => false,
+    }
 }
 
 /// Seconds since the Unix epoch, as sea-orm-migration records `applied_at`.
@@ -487,6 +737,14 @@ mod tests {
             q.to_string(SqliteQueryBuilder)
                 .contains("'acme' AS \"chain_ns\"")
         );
+    }
+
+    #[test]
+    fn enum_label_counts_are_read_back_from_the_probe() {
+        let parsed = parse_enum_labels(Some("mood 3,odd name 2"));
+        assert_eq!(parsed.get("mood"), Some(&3));
+        assert_eq!(parsed.get("odd name"), Some(&2));
+        assert!(parse_enum_labels(None).is_empty());
     }
 
     #[test]

@@ -12,6 +12,26 @@ use crate::registry::Registry;
 use crate::runner::RunReport;
 use crate::status::{ChainStatus, Status, StatusReport};
 
+/// Writes to standard output; a closed pipe (`engine | head -1`) ends the output quietly.
+macro_rules! outp {
+    ($($arg:tt)*) => { crate::cli::out(&format!($($arg)*)) };
+}
+
+/// [`outp!`] with a line break.
+macro_rules! outln {
+    ($($arg:tt)*) => { crate::cli::out(&format!("{}\n", format!($($arg)*))) };
+}
+
+/// Writes `text` to standard output. Errors are dropped: when the reader went away
+/// (`engine | head -1`) the output ends quietly instead of panicking.
+pub fn out(text: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}
+
 /// Where the engine keeps its data when no `DATABASE_URL` is given: an SQLite file in the
 /// working directory, created on first run.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://engine.db?mode=rwc";
@@ -197,8 +217,10 @@ pub fn status_warnings(report: &StatusReport) -> Vec<String> {
         c.unknown_applied.iter().map(move |v| {
             format!(
                 "warning: namespace {:?}: {} records migration {v}, which this build does not \
-                     have (the database was migrated by a newer build)",
-                c.namespace, c.version_table
+                 have: the database was migrated by a newer build, or the migration's code was \
+                 removed (then, once nothing of it remains: `engine migrate resolve --ns {} {v} \
+                 --rolled-back`); until then the chain refuses to run",
+                c.namespace, c.version_table, c.namespace
             )
         })
     }));
@@ -213,55 +235,75 @@ pub fn status_warnings(report: &StatusReport) -> Vec<String> {
     out
 }
 
-fn error_namespace(error: &Error) -> &str {
-    match error {
-        Error::MigrationFailed { namespace, .. } => namespace,
-        _ => "",
+/// What a failed run did: whether the failing migration was rolled back, and what was applied
+/// (or rolled back) before it.
+fn failure_report(
+    out: &mut String,
+    namespace: &str,
+    migration: &str,
+    rolled_back: Option<bool>,
+    applied: &[crate::AppliedMigration],
+) {
+    match rolled_back {
+        Some(true) => {
+            out.push_str("\n  the failed migration was rolled back: it left nothing behind")
+        }
+        Some(false) => {
+            let _ = write!(
+                out,
+                "\n  it ran outside a transaction (as every migration does on MySQL, whose DDL \
+                 commits at once): statements that ran before the error remain. Check the \
+                 schema, then run `engine migrate resolve --ns {namespace} {migration} \
+                 --applied` or `--rolled-back`; until then the chain refuses to run"
+            );
+        }
+        None => {}
+    }
+    if applied.is_empty() {
+        out.push_str("\n  nothing was committed before the failure");
+    } else {
+        out.push_str("\n  committed before the failure:");
+        for a in applied {
+            let _ = write!(out, "\n    {} {}", a.namespace, a.migration);
+        }
+    }
+    if namespace == crate::ENGINE_NAMESPACE {
+        out.push_str("\n  the engine's chain failed, so no workflow chain was run");
+    } else {
+        out.push_str("\n  the chains after it in the run order were not run");
     }
 }
 
-fn error_migration(error: &Error) -> &str {
-    match error {
-        Error::MigrationFailed { migration, .. } => migration,
-        _ => "",
-    }
-}
-
-/// An error as the binaries print it: the message, then what was applied before a failure
+/// An error as the binaries print it: the message, then what was committed before a failure
 /// and whether the failed migration left anything behind.
 pub fn format_error(error: &Error) -> String {
     let mut out = format!("error: {error}");
-    if let Error::MigrationFailed {
-        rolled_back,
-        applied,
-        ..
-    } = error
-    {
-        if *rolled_back {
-            out.push_str("\n  the failed migration was rolled back: it left nothing behind");
-        } else {
-            let _ = write!(
-                out,
-                "\n  it ran outside a transaction (MySQL cannot roll back DDL): statements that ran \
-                 before the error remain. Check the schema, then run `engine migrate resolve --ns \
-                 {} {} --applied` or `--rolled-back`; until then the chain refuses to run",
-                error_namespace(error),
-                error_migration(error)
+    match error {
+        Error::MigrationFailed {
+            namespace,
+            migration,
+            rolled_back,
+            applied,
+            ..
+        }
+        | Error::MigrationPanicked {
+            namespace,
+            migration,
+            rolled_back,
+            applied,
+            ..
+        } => failure_report(&mut out, namespace, migration, Some(*rolled_back), applied),
+        Error::Trespass(t) => {
+            let rolled_back = t.left_behind.is_some().then_some(false);
+            failure_report(
+                &mut out,
+                &t.namespace,
+                &t.migration,
+                rolled_back,
+                &t.applied,
             );
         }
-        if applied.is_empty() {
-            out.push_str("\n  nothing was applied before the failure");
-        } else {
-            out.push_str("\n  applied before the failure:");
-            for a in applied {
-                let _ = write!(out, "\n    {} {}", a.namespace, a.migration);
-            }
-        }
-        if error_namespace(error) == crate::ENGINE_NAMESPACE {
-            out.push_str("\n  the engine's chain failed, so no workflow chain was run");
-        } else {
-            out.push_str("\n  the chains after it in the run order were not run");
-        }
+        _ => {}
     }
     out
 }
@@ -272,15 +314,15 @@ pub fn format_scoped_report(report: &ScopedReport) -> String {
     for m in &report.rolled_back {
         let _ = writeln!(out, "rolled back  {:10}  {}", m.namespace, m.migration);
     }
-    for t in &report.dropped {
-        let _ = writeln!(out, "dropped      table {t}");
+    for object in &report.dropped {
+        let _ = writeln!(out, "dropped      {object}");
     }
     for m in &report.applied {
         let _ = writeln!(out, "applied      {:10}  {}", m.namespace, m.migration);
     }
     let _ = writeln!(
         out,
-        "{} rolled back, {} table(s) dropped, {} applied",
+        "{} rolled back, {} object(s) dropped, {} applied",
         report.rolled_back.len(),
         report.dropped.len(),
         report.applied.len()
@@ -502,9 +544,15 @@ pub async fn run_migrate(
                     eprintln!("{warning}");
                 }
                 if *json {
-                    println!("{}", format_status_json(&report.chains));
+                    outln!("{}", format_status_json(&report.chains));
                 } else {
-                    print!("{}", format_status(&report.chains));
+                    outp!("{}", format_status(&report.chains));
+                    if !report.extensions.is_empty() {
+                        outln!(
+                            "extensions (database-wide, never dropped by a chain): {}",
+                            report.extensions.join(", ")
+                        );
+                    }
                 }
             }
             MigrateCommand::Up { steps, .. } => {
@@ -520,26 +568,26 @@ pub async fn run_migrate(
                 }
                 let started = std::time::Instant::now();
                 let report = crate::up(&db, registry, namespace.as_deref(), *steps).await?;
-                print!("{}", format_run_report(&report, started.elapsed()));
+                outp!("{}", format_run_report(&report, started.elapsed()));
             }
             MigrateCommand::Down { steps, .. } => {
                 let report = crate::down(&db, registry, &required()?, Some(*steps)).await?;
                 for m in &report.applied {
-                    println!("rolled back  {:10}  {}", m.namespace, m.migration);
+                    outln!("rolled back  {:10}  {}", m.namespace, m.migration);
                 }
-                println!("{} migration(s) rolled back", report.applied.len());
+                outln!("{} migration(s) rolled back", report.applied.len());
             }
             MigrateCommand::Fresh { all, .. } => {
                 let report = crate::fresh(&db, registry, &required()?, *all).await?;
-                print!("{}", format_scoped_report(&report));
+                outp!("{}", format_scoped_report(&report));
             }
             MigrateCommand::Reset { all, .. } => {
                 let report = crate::reset(&db, registry, &required()?, *all).await?;
-                print!("{}", format_scoped_report(&report));
+                outp!("{}", format_scoped_report(&report));
             }
             MigrateCommand::Refresh { all, .. } => {
                 let report = crate::refresh(&db, registry, &required()?, *all).await?;
-                print!("{}", format_scoped_report(&report));
+                outp!("{}", format_scoped_report(&report));
             }
             MigrateCommand::Check { .. } | MigrateCommand::Autogenerate { .. } => {}
             MigrateCommand::Resolve {
@@ -552,7 +600,7 @@ pub async fn run_migrate(
                     crate::Resolution::RolledBack
                 };
                 crate::resolve(&db, registry, &ns, migration, resolution).await?;
-                println!(
+                outln!(
                     "namespace {ns:?}: migration {migration} recorded as {}",
                     if *applied { "applied" } else { "not applied" }
                 );
@@ -589,7 +637,7 @@ async fn check(
             continue;
         }
         let drift = crate::drift(registry, chain.namespace(), server).await?;
-        print!("{drift}");
+        outp!("{drift}");
         if !drift.is_clean() {
             disagree.push(drift.namespace);
         }
@@ -631,25 +679,25 @@ async fn autogenerate(
     };
     let drift = crate::drift(registry, namespace, server).await?;
     let Some(generated) = crate::generate(&drift) else {
-        println!("namespace {namespace:?}: entities and migrations agree; no migration written");
+        outln!("namespace {namespace:?}: entities and migrations agree; no migration written");
         return Ok(());
     };
     let module = module
         .map(str::to_owned)
         .unwrap_or_else(|| crate::migration_module(chrono::Utc::now(), name));
     let file = crate::write_migration(namespace, dir, &module, &generated.source)?;
-    println!("created {}", file.display());
+    outln!("created {}", file.display());
     for change in &generated.changes {
-        println!("  {change}");
+        outln!("  {change}");
     }
-    println!(
+    outln!(
         "added it to the migrations() list in {}",
         dir.join("src/lib.rs").display()
     );
     if !generated.formatted {
         eprintln!("warning: rustfmt was not found or failed: run `cargo fmt` on the new file");
     }
-    println!("next: review it, then `cargo run -p engine` applies it");
+    outln!("next: review it, then `cargo run -p engine` applies it");
     Ok(())
 }
 
@@ -684,10 +732,20 @@ where
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(work) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    crate::panics::install_hook();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(work)));
+    match outcome {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
             eprintln!("{}", format_error(&e));
+            ExitCode::FAILURE
+        }
+        Err(payload) => {
+            eprintln!(
+                "error: internal error: {} (set RUST_BACKTRACE=1 for a backtrace, and please \
+                 report it)",
+                crate::panics::message(payload.as_ref())
+            );
             ExitCode::FAILURE
         }
     }

@@ -979,12 +979,30 @@ pub fn generate(drift: &Drift) -> Option<GeneratedMigration> {
     for line in &changes {
         let _ = writeln!(header, "//! {line}");
     }
+    // SQLite's table rebuild switches foreign keys off, which it can only do outside a
+    // transaction: such a migration opts out of the runner's, and opens its own elsewhere
+    let rebuilds = steps
+        .iter()
+        .any(|s| s.only == Only::Sqlite && s.up.contains("rebuild_sqlite_table"));
+    let (opt_out, open, close) = if rebuilds {
+        (
+            "/// SQLite rebuilds a table with foreign keys switched off, which needs no open \
+             transaction; on the other backends up() and down() open their own.\n\
+             fn use_transaction(&self) -> Option<bool> {\nSome(false)\n}\n\n",
+            "let txn = if manager.get_database_backend() == sea_orm::DbBackend::Sqlite {\n\
+             None\n} else {\nSome(manager.begin().await?)\n};\n\
+             let manager = txn.as_ref().unwrap_or(manager);\n",
+            "if let Some(txn) = txn {\ntxn.commit().await?;\n}\n",
+        )
+    } else {
+        ("", "", "")
+    };
     let source = format!(
         "{header}\nuse sea_orm_migration::prelude::*;\n\n\
          #[derive(DeriveMigrationName)]\npub struct Migration;\n\n\
-         #[async_trait::async_trait]\nimpl MigrationTrait for Migration {{\n\
-         async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {{\n{}Ok(())\n}}\n\n\
-         async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {{\n{}Ok(())\n}}\n}}\n",
+         #[async_trait::async_trait]\nimpl MigrationTrait for Migration {{\n{opt_out}\
+         async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {{\n{open}{}{close}Ok(())\n}}\n\n\
+         async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {{\n{open}{}{close}Ok(())\n}}\n}}\n",
         body(&up),
         body(&down),
     );

@@ -3,7 +3,7 @@
 use sea_orm::DbErr;
 
 use crate::namespace::NamespaceRule;
-use crate::schema::TableChange;
+use crate::schema::{ObjectChange, ObjectKind};
 
 /// A migration applied by a run that later failed: what was done before the failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,13 +162,25 @@ pub enum Error {
         /// when it started, in seconds since the Unix epoch
         started_at: i64,
     },
-    /// A chain has no migration of this name.
-    #[error("namespace {namespace:?}: no migration named {migration}")]
+    /// Neither the chain nor its version table knows a migration of this name.
+    #[error(
+        "namespace {namespace:?}: no migration named {migration}, in this build or in the database"
+    )]
     UnknownMigration {
         /// the chain
         namespace: String,
         /// what was asked for
         migration: String,
+    },
+    /// `resolve` cannot settle this migration as asked.
+    #[error("namespace {namespace:?}: cannot resolve {migration}: {reason}")]
+    CannotResolve {
+        /// the chain
+        namespace: String,
+        /// what was asked for
+        migration: String,
+        /// why not, and what to do instead
+        reason: String,
     },
     /// The database could not be reached or opened.
     #[error("cannot connect to {url}: {message}")]
@@ -181,7 +193,9 @@ pub enum Error {
     /// A version table records a migration this build does not have.
     #[error(
         "namespace {namespace:?}: {version_table} records migration {migration}, which this build \
-         does not have; the database was migrated by a newer build of this chain"
+         does not have: the database was migrated by a newer build of this chain, or the \
+         migration was removed from its code (if so, and nothing of it remains, `engine migrate \
+         resolve --ns {namespace} {migration} --rolled-back` forgets it)"
     )]
     UnknownAppliedMigration {
         /// the chain
@@ -232,19 +246,69 @@ pub enum Error {
     },
     /// A migration failed. Migrations applied before it in the same run stay applied and are
     /// listed in `applied`.
-    #[error("namespace {namespace:?}: migration {migration}: {source}")]
+    #[error(
+        "namespace {namespace:?}: migration {migration} ({direction}): {}",
+        db_message(source)
+    )]
     MigrationFailed {
         /// the chain
         namespace: String,
         /// the migration
         migration: String,
+        /// `up` or `down`
+        direction: &'static str,
         /// whether the failed migration's changes were rolled back (transactional DDL)
         rolled_back: bool,
-        /// what this run applied before the failure, in order
+        /// what this run applied (or rolled back) before the failure, in order
         applied: Vec<AppliedMigration>,
         /// the database's error
         #[source]
         source: Box<DbErr>,
+    },
+    /// A migration panicked. It counts as failed: what the run did before it stays, and it is
+    /// rolled back where the backend can.
+    #[error("namespace {namespace:?}: migration {migration} ({direction}) panicked: {message}")]
+    MigrationPanicked {
+        /// the chain
+        namespace: String,
+        /// the migration
+        migration: String,
+        /// `up` or `down`
+        direction: &'static str,
+        /// the panic's message and where it happened
+        message: String,
+        /// whether the migration's changes were rolled back (transactional DDL)
+        rolled_back: bool,
+        /// what this run applied (or rolled back) before the failure, in order
+        applied: Vec<AppliedMigration>,
+    },
+    /// An object outside the chain depends on one a scoped `fresh` or `reset` would drop.
+    #[error(
+        "namespace {namespace:?}: cannot drop {object}: {dependent}, which is not the chain's, \
+         depends on it; nothing was dropped"
+    )]
+    DependedOn {
+        /// the chain being reset
+        namespace: String,
+        /// the chain's object, as `table "ext_billing_invoices"`
+        object: String,
+        /// what depends on it, outside the chain, as `view "report"`
+        dependent: String,
+    },
+    /// A scoped `fresh` failed after it began dropping.
+    #[error("{}", scoped_failure(command, namespace, *undone, dropped, source))]
+    ScopedFailed {
+        /// `fresh`, `reset` or `refresh`
+        command: String,
+        /// the chain
+        namespace: String,
+        /// whether everything was rolled back: the chain is as it was
+        undone: bool,
+        /// what was dropped and stays dropped, when not undone
+        dropped: Vec<String>,
+        /// what failed
+        #[source]
+        source: Box<Error>,
     },
     /// `check` or `autogenerate` on a chain that does not declare its entities.
     #[error(
@@ -289,7 +353,7 @@ pub enum Error {
         reason: String,
     },
     /// A database statement outside a migration failed.
-    #[error("{context}: {source}")]
+    #[error("{context}: {}", db_message(source))]
     Database {
         /// what was being done, e.g. `namespace "billing": reading seaql_migrations_billing`
         context: String,
@@ -303,8 +367,11 @@ impl Error {
     /// Migrations applied by the failed run before it failed (empty for other errors).
     pub fn applied(&self) -> &[AppliedMigration] {
         match self {
-            Self::MigrationFailed { applied, .. } => applied,
+            Self::MigrationFailed { applied, .. } | Self::MigrationPanicked { applied, .. } => {
+                applied
+            }
             Self::Trespass(t) => &t.applied,
+            Self::ScopedFailed { source, .. } => source.applied(),
             _ => &[],
         }
     }
@@ -318,8 +385,8 @@ impl Error {
     }
 }
 
-/// What the isolation guard found: a migration that created, altered or dropped tables
-/// outside its chain's scope. On PostgreSQL and SQLite it was rolled back (`left_behind` is
+/// What the isolation guard found: a migration that created, altered or dropped objects
+/// outside its chain's scope, or another chain's version rows. On PostgreSQL and SQLite it was rolled back (`left_behind` is
 /// `None`); where it could not be, `left_behind` lists every change it made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -334,23 +401,91 @@ pub struct Trespass {
     pub migration: String,
     /// the chain's scope, as `ext_billing_*`
     pub scope: String,
-    /// the tables outside the scope it changed
-    pub trespasses: Vec<TableChange>,
+    /// the objects outside the scope it changed
+    pub trespasses: Vec<ObjectChange>,
     /// every change it made, when it could not be rolled back
-    pub left_behind: Option<Vec<TableChange>>,
+    pub left_behind: Option<Vec<ObjectChange>>,
     /// what this run applied before, in order
     pub applied: Vec<AppliedMigration>,
 }
 
-pub(crate) fn trespass_list(trespasses: &[TableChange], scope: &str) -> String {
+pub(crate) fn trespass_list(trespasses: &[ObjectChange], scope: &str) -> String {
     trespasses
         .iter()
-        .map(|c| format!("table {:?} is outside {scope} ({})", c.table, c.kind))
+        .map(|c| match c.object.kind {
+            ObjectKind::VersionRows | ObjectKind::ProgressRow => {
+                format!("{c}, which belong to another chain")
+            }
+            _ => format!("{} is outside {scope} ({})", c.object, c.kind),
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }
 
-pub(crate) fn left_behind_note(left_behind: Option<&[TableChange]>) -> String {
+fn scoped_failure(
+    command: &str,
+    namespace: &str,
+    undone: bool,
+    dropped: &[String],
+    source: &Error,
+) -> String {
+    let outcome = if undone {
+        "everything was rolled back: the chain is as it was before".to_owned()
+    } else if dropped.is_empty() {
+        "nothing had been dropped".to_owned()
+    } else {
+        format!("already dropped, and gone: {}", dropped.join(", "))
+    };
+    format!("namespace {namespace:?}: {command} failed ({outcome}): {source}")
+}
+
+/// At most this many characters of a statement are shown in a message.
+const STATEMENT_SHOWN: usize = 160;
+
+/// `sql` for a message: on one line, shortened to [`STATEMENT_SHOWN`] characters.
+pub(crate) fn shorten(sql: &str) -> String {
+    let one_line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= STATEMENT_SHOWN {
+        return one_line;
+    }
+    let kept: String = one_line.chars().take(STATEMENT_SHOWN).collect();
+    format!("{kept}…")
+}
+
+/// The PostgreSQL server's DETAIL and HINT of `err`, where it is a PostgreSQL error.
+pub(crate) fn pg_detail_and_hint(err: &DbErr) -> (Option<String>, Option<String>) {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::postgres::PgDatabaseError;
+    let sqlx = match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e))
+        | DbErr::Conn(RuntimeErr::SqlxError(e)) => e,
+        _ => return (None, None),
+    };
+    let Some(pg) = sqlx
+        .as_database_error()
+        .and_then(|d| d.try_downcast_ref::<PgDatabaseError>())
+    else {
+        return (None, None);
+    };
+    (pg.detail().map(str::to_owned), pg.hint().map(str::to_owned))
+}
+
+/// The database's message with PostgreSQL's DETAIL and HINT, which name the object a statement
+/// ran into (`view … depends on table …`).
+pub(crate) fn db_message(err: &DbErr) -> String {
+    let mut out = err.to_string();
+    let (detail, hint) = pg_detail_and_hint(err);
+    if let Some(detail) = detail {
+        out.push_str(&format!(" (detail: {detail})"));
+    }
+    if let Some(hint) = hint {
+        out.push_str(&format!(" (hint: {hint})"));
+    }
+    out
+}
+
+pub(crate) fn left_behind_note(left_behind: Option<&[ObjectChange]>) -> String {
     match left_behind {
         None => "; the migration was rolled back and left nothing behind".to_owned(),
         Some(changes) => format!(
@@ -361,5 +496,30 @@ pub(crate) fn left_behind_note(left_behind: Option<&[TableChange]>) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_statements_are_shortened_to_one_line() {
+        let long = format!(
+            "DROP TABLE\n    {}",
+            "\"ext_billing_invoices\", ".repeat(40)
+        );
+        let shown = shorten(&long);
+        assert!(!shown.contains('\n'));
+        assert_eq!(shown.chars().count(), STATEMENT_SHOWN + 1);
+        assert!(shown.starts_with("DROP TABLE \"ext_billing_invoices\""));
+        assert!(shown.ends_with('…'));
+        assert_eq!(shorten("SELECT  1"), "SELECT 1");
+    }
+
+    #[test]
+    fn a_database_message_without_postgres_details_is_kept_as_it_is() {
+        let err = DbErr::Custom("boom".to_owned());
+        assert_eq!(db_message(&err), err.to_string());
     }
 }

@@ -23,6 +23,7 @@ mod error;
 mod lock;
 mod namespace;
 mod ops;
+mod panics;
 mod rebuild;
 mod registry;
 mod runner;
@@ -52,10 +53,11 @@ pub use namespace::{
     NamespaceRule, check_namespace, table_prefix, version_table,
 };
 pub use ops::{Resolution, ScopedReport, down, fresh, refresh, reset, resolve, up};
+pub use panics::install_hook as install_panic_hook;
 pub use rebuild::rebuild_sqlite_table;
 pub use registry::{Registry, run_order};
 pub use runner::RunReport;
-pub use schema::{ChangeKind, Snapshot, TableChange, snapshot};
+pub use schema::{ChangeKind, ObjectChange, ObjectKey, ObjectKind, Snapshot, snapshot};
 pub use scope::{TableScope, is_version_table};
 pub use status::{ChainStatus, MigrationStatus, Status, StatusReport, Unregistered};
 

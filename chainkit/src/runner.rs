@@ -1,18 +1,34 @@
 //! Applies and rolls back migrations: the one place that owns the sequence.
 //!
 //! Per run: one read of every chain's state ([`crate::status`]), then the steps in order,
-//! grouped by chain. Where DDL is transactional (PostgreSQL, SQLite) the run shares one
-//! transaction; each chain's steps run inside one savepoint and are guarded once at the end.
-//! When a step fails or the guard finds a trespass, that savepoint is rolled back and the
-//! chain's steps run again one by one, each in its own savepoint with its version row and
-//! guarded after it: the failing step leaves no trace, the steps before it are committed, the
-//! error names it, and nothing after it runs. A migration whose `use_transaction()` is
-//! `Some(false)` runs outside any transaction. On MySQL each step runs on its own and is
-//! guarded after it, and a step that may leave something half-done is recorded in the
-//! progress table while it runs.
+//! grouped by chain. Each migration's `up` or `down` runs exactly once per run.
 //!
-//! The guard compares the schema before and after: a step that created, altered or dropped a
-//! table outside its chain's scope is refused (rolled back where the backend can).
+//! Where DDL is transactional (PostgreSQL, SQLite) the run shares one transaction. A chain's
+//! consecutive transactional migrations form a segment: the segment runs inside a savepoint,
+//! each migration inside a savepoint of its own nested in the one before, with its version
+//! row. At the segment's end one guard check compares the schema with the one before the
+//! segment. A migration that fails is rolled back to its savepoint; the ones before it stay.
+//! When the check finds a trespass, the nested savepoints are rolled back from the newest
+//! until the schema is clean again: the last one rolled back is the migration that trespassed,
+//! and the ones before it stay. No migration is run again.
+//!
+//! The run commits where later migrations need to see earlier ones committed: before a
+//! migration that opts out of transactions (`use_transaction()` is `Some(false)`), and on
+//! PostgreSQL after a migration that changed the labels of an enum type that existed before it
+//! (a value added with `ALTER TYPE … ADD VALUE` cannot be used before it is committed; the
+//! statement writing the version row reads every enum type's label count, so this costs no
+//! extra round trip, and creating a type forces no commit). Segments are also cut every
+//! [`SEGMENT_LIMIT`] migrations, to keep the nesting shallow.
+//!
+//! A migration that runs outside a transaction (its own choice, or any migration on MySQL,
+//! whose DDL commits implicitly) is recorded in the progress table while it runs and guarded
+//! on its own; what it did cannot be rolled back.
+//!
+//! A panic in a migration is caught and reported as that migration's failure.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::task::Poll;
 
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, TransactionTrait,
@@ -22,10 +38,14 @@ use sea_orm_migration::{MigrationTrait, SchemaManager};
 use crate::backend;
 use crate::chain::Chain;
 use crate::error::{AppliedMigration, Error, Trespass};
-use crate::schema::{Snapshot, TableChange, snapshot};
+use crate::schema::{ObjectChange, Snapshot, snapshot};
 use crate::status::{
     ChainStatus, DbState, MigrationStatus, Read, Status, chain_status, read_state,
 };
+
+/// At most this many migrations share one segment (one guard check, this many nested
+/// savepoints).
+pub(crate) const SEGMENT_LIMIT: usize = 32;
 
 /// What a successful run did, and where every chain stands afterwards.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,9 +67,18 @@ impl RunReport {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Direction {
+pub(crate) enum Direction {
     Up,
     Down,
+}
+
+impl Direction {
+    fn word(self) -> &'static str {
+        match self {
+            Self::Up => "up",
+            Self::Down => "down",
+        }
+    }
 }
 
 /// One migration to run in one direction.
@@ -58,13 +87,52 @@ struct Step<'a> {
     migration: Box<dyn MigrationTrait>,
 }
 
+/// A run that failed: the error, and whether everything the run did (and what its caller did
+/// in the same transaction before it) was rolled back.
+pub(crate) struct Failed {
+    pub error: Error,
+    pub undone: bool,
+}
+
+impl From<Error> for Failed {
+    fn from(error: Error) -> Self {
+        Self {
+            error,
+            undone: false,
+        }
+    }
+}
+
+/// Executes `stmt` on the open transaction if there is one, else on the connection.
+macro_rules! on {
+    ($open:expr, $db:expr, |$c:ident| $body:expr) => {
+        match $open {
+            Some($c) => $body,
+            None => {
+                let $c = $db;
+                $body
+            }
+        }
+    };
+}
+
 /// Reads the state of `chains` and refuses to go on if a version table records a migration
-/// this build does not have.
-pub(crate) async fn checked_state(
-    db: &DatabaseConnection,
+/// this build does not have, or a migration did not finish.
+pub(crate) async fn checked_state<C: ConnectionTrait>(
+    db: &C,
     chains: &[&Chain],
 ) -> Result<(DbState, Vec<ChainStatus>), Error> {
-    let state = read_state(db, chains, Read::Optimistic).await?;
+    checked_state_with(db, chains, Read::Optimistic).await
+}
+
+/// [`checked_state`], reading as `read` says (inside a transaction, a failed optimistic read
+/// would abort it on PostgreSQL: read with [`Read::Listing`] there).
+pub(crate) async fn checked_state_with<C: ConnectionTrait>(
+    db: &C,
+    chains: &[&Chain],
+    read: Read,
+) -> Result<(DbState, Vec<ChainStatus>), Error> {
+    let state = read_state(db, chains, read).await?;
     if !state.progress_exists {
         // created once, so that later startups read everything in one statement
         db.execute(&backend::create_progress_table())
@@ -76,6 +144,12 @@ pub(crate) async fn checked_state(
         .zip(&state.recorded)
         .map(|(c, r)| chain_status(c, r))
         .collect();
+    check_statuses(&statuses)?;
+    Ok((state, statuses))
+}
+
+/// Refuses statuses with versions this build does not have, or unfinished migrations.
+pub(crate) fn check_statuses(statuses: &[ChainStatus]) -> Result<(), Error> {
     if let Some(status) = statuses.iter().find(|s| !s.unknown_applied.is_empty()) {
         return Err(Error::UnknownAppliedMigration {
             namespace: status.namespace.clone(),
@@ -94,25 +168,53 @@ pub(crate) async fn checked_state(
             started_at: i.started_at,
         });
     }
-    Ok((state, statuses))
+    Ok(())
 }
 
 /// Applies every pending migration of `chains`, in the order given, stopping at the first
 /// failure. `steps` limits how many migrations are applied in all.
 ///
 /// # Errors
-/// - [`Error::UnknownAppliedMigration`] before anything runs, when a version table records a
-///   migration this build does not have;
-/// - [`Error::MigrationFailed`] naming the namespace, the migration and the database's message,
-///   with the migrations applied before it;
-/// - [`Error::Trespass`] when a migration touched a table outside its chain's scope;
+/// - [`Error::UnknownAppliedMigration`] or [`Error::Interrupted`] before anything runs;
+/// - [`Error::MigrationFailed`] or [`Error::MigrationPanicked`] naming the namespace and the
+///   migration, with the migrations applied before it;
+/// - [`Error::Trespass`] when a migration touched an object outside its chain's scope;
 /// - [`Error::Database`] when the state cannot be read.
 pub async fn up(
     db: &DatabaseConnection,
     chains: &[&Chain],
     steps: Option<u32>,
 ) -> Result<RunReport, Error> {
-    let (state, mut statuses) = checked_state(db, chains).await?;
+    up_in(db, None, chains, steps, false)
+        .await
+        .map_err(|f| f.error)
+}
+
+/// [`up`] inside `open`, an open transaction that already holds work of the caller's (a
+/// `fresh`'s drops). With `atomic`, the run commits only where it must (a migration outside
+/// transactions, an enum label on PostgreSQL), and a failure before any such commit rolls back
+/// everything, the caller's work included (`Failed::undone`).
+pub(crate) async fn up_in(
+    db: &DatabaseConnection,
+    open: Option<DatabaseTransaction>,
+    chains: &[&Chain],
+    steps: Option<u32>,
+    atomic: bool,
+) -> Result<RunReport, Failed> {
+    let state = match &open {
+        Some(txn) => checked_state_with(txn, chains, Read::Listing).await,
+        None => checked_state(db, chains).await,
+    };
+    let (state, mut statuses) = match state {
+        Ok(s) => s,
+        Err(error) => {
+            let undone = match open {
+                Some(txn) => txn.rollback().await.is_ok(),
+                None => false,
+            };
+            return Err(Failed { error, undone });
+        }
+    };
     let mut budget = steps.map_or(usize::MAX, |s| s as usize);
     let mut work = Vec::new();
     let mut create = Vec::new();
@@ -133,7 +235,7 @@ pub async fn up(
                 .map(|migration| Step { chain, migration }),
         );
     }
-    let done = execute(db, Direction::Up, &create, work).await?;
+    let done = execute(db, open, Direction::Up, &create, work, atomic).await?;
     mark(&mut statuses, &done, Direction::Up);
     Ok(RunReport {
         applied: done,
@@ -166,7 +268,9 @@ pub async fn down(
         .filter(|m| targets.iter().any(|t| *t == m.name()))
         .map(|migration| Step { chain, migration })
         .collect();
-    let done = execute(db, Direction::Down, &[], work).await?;
+    let done = execute(db, None, Direction::Down, &[], work, false)
+        .await
+        .map_err(|f| f.error)?;
     mark(&mut statuses, &done, Direction::Down);
     Ok(RunReport {
         applied: done,
@@ -195,46 +299,32 @@ fn mark(statuses: &mut [ChainStatus], done: &[AppliedMigration], direction: Dire
     }
 }
 
-/// Whether `migration` runs outside a transaction with transactional DDL, so that a crash or
-/// failure can leave part of it behind: such steps are recorded in the progress table while
-/// they run.
-fn unguarded(migration: &dyn MigrationTrait, backend: DbBackend) -> bool {
-    !(backend::use_transaction(migration, backend) && backend::transactional_ddl(backend))
+/// Whether `migration` runs inside the run's transaction: it takes part in transactions and
+/// DDL on this backend does too.
+fn in_transaction(migration: &dyn MigrationTrait, backend: DbBackend) -> bool {
+    backend::use_transaction(migration, backend) && backend::transactional_ddl(backend)
 }
 
 /// Runs `work` in order, creating the version tables in `create` as their chains come.
-///
-/// Consecutive steps of one chain form a group. Where every step of a group can run in the
-/// open transaction, the group runs inside one savepoint with one guard check at its end; if
-/// a step fails or the check finds a trespass, the group is rolled back and run again step by
-/// step, each in its own savepoint and guarded after it, which keeps the steps before the
-/// failing one and names it. Other groups run step by step from the start.
 async fn execute(
     db: &DatabaseConnection,
+    open: Option<DatabaseTransaction>,
     direction: Direction,
     create: &[&str],
     work: Vec<Step<'_>>,
-) -> Result<Vec<AppliedMigration>, Error> {
-    if work.is_empty() {
-        return Ok(Vec::new());
-    }
+    atomic: bool,
+) -> Result<Vec<AppliedMigration>, Failed> {
     let backend = db.get_database_backend();
     let mut run = Run {
         db,
         backend,
         direction,
-        open: None,
+        open,
         done: Vec::new(),
         schema: None,
+        committed: false,
     };
     let result = async {
-        if backend::batch_transactions(backend) {
-            run.open = Some(
-                db.begin()
-                    .await
-                    .map_err(Error::db("beginning a transaction"))?,
-            );
-        }
         let mut create: Vec<&str> = create.to_vec();
         let mut groups: Vec<(&Chain, Vec<Box<dyn MigrationTrait>>)> = Vec::new();
         for Step { chain, migration } in work {
@@ -244,41 +334,53 @@ async fn execute(
             }
         }
         for (chain, migrations) in groups {
-            if run.open.is_none() && backend::batch_transactions(backend) {
-                run.open = Some(
-                    db.begin()
-                        .await
-                        .map_err(Error::db("beginning a transaction"))?,
-                );
-            }
             if let Some(i) = create.iter().position(|t| *t == chain.version_table()) {
                 let table = create.swap_remove(i);
-                run.exec(&backend::create_version_table(backend, table))
-                    .await
-                    .map_err(Error::db(format!("creating version table {table}")))?;
+                run.begin_if_transactional().await?;
+                on!(&run.open, db, |c| c
+                    .execute(&backend::create_version_table(backend, table))
+                    .await)
+                .map_err(Error::db(format!("creating version table {table}")))?;
             }
-            let batched =
-                run.open.is_some() && migrations.iter().all(|m| !unguarded(m.as_ref(), backend));
-            if batched && run.group(chain, &migrations).await? {
-                continue;
-            }
-            for migration in &migrations {
-                run.step(chain, migration.as_ref()).await?;
+            let mut i = 0;
+            while i < migrations.len() {
+                let end = migrations[i..]
+                    .iter()
+                    .position(|m| !in_transaction(m.as_ref(), backend))
+                    .map_or(migrations.len(), |p| i + p);
+                if end > i {
+                    i += run.segment(chain, &migrations[i..end]).await?;
+                } else {
+                    run.step_outside(chain, migrations[i].as_ref()).await?;
+                    i += 1;
+                }
             }
         }
-        Ok(())
+        Ok::<(), Error>(())
     }
     .await;
-    // What succeeded before a failure stays applied.
-    if let Some(txn) = run.open.take()
-        && let Err(e) = txn.commit().await
-    {
-        return Err(result.err().unwrap_or(Error::Database {
-            context: "committing".to_owned(),
-            source: Box::new(e),
-        }));
+    let Some(txn) = run.open.take() else {
+        return result.map(|()| run.done).map_err(Failed::from);
+    };
+    match result {
+        Ok(()) => match txn.commit().await {
+            Ok(()) => Ok(run.done),
+            Err(e) => Err(Error::Database {
+                context: "committing".to_owned(),
+                source: Box::new(e),
+            }
+            .into()),
+        },
+        Err(error) if atomic && !run.committed => {
+            let undone = txn.rollback().await.is_ok();
+            Err(Failed { error, undone })
+        }
+        // what succeeded before the failure stays applied
+        Err(error) => {
+            txn.commit().await.ok();
+            Err(error.into())
+        }
     }
-    result.map(|()| run.done)
 }
 
 /// One run of steps in progress.
@@ -292,36 +394,80 @@ struct Run<'d> {
     done: Vec<AppliedMigration>,
     /// The schema as it stands now, once read.
     schema: Option<Snapshot>,
+    /// Whether the run committed anything yet.
+    committed: bool,
 }
 
 impl Run<'_> {
-    /// Executes `stmt` in the open transaction, or on the connection.
-    async fn exec<S: sea_orm::StatementBuilder>(&self, stmt: &S) -> Result<(), DbErr> {
-        match &self.open {
-            Some(txn) => txn.execute(stmt).await.map(|_| ()),
-            None => self.db.execute(stmt).await.map(|_| ()),
+    /// Opens the run's transaction where DDL is transactional and none is open.
+    async fn begin_if_transactional(&mut self) -> Result<(), Error> {
+        if self.open.is_none() && backend::transactional_ddl(self.backend) {
+            self.open = Some(
+                self.db
+                    .begin()
+                    .await
+                    .map_err(Error::db("beginning a transaction"))?,
+            );
         }
+        Ok(())
+    }
+
+    /// Commits the run's transaction, if one is open.
+    async fn commit(&mut self) -> Result<(), Error> {
+        if let Some(txn) = self.open.take() {
+            txn.commit().await.map_err(Error::db("committing"))?;
+            self.committed = true;
+        }
+        Ok(())
     }
 
     /// The schema as it stands now.
     async fn schema(&mut self) -> Result<Snapshot, Error> {
         if self.schema.is_none() {
-            self.schema = Some(match &self.open {
-                Some(txn) => snapshot(txn).await?,
-                None => snapshot(self.db).await?,
-            });
+            self.schema = Some(on!(&self.open, self.db, |c| snapshot(c).await)?);
         }
         Ok(self.schema.clone().expect("just read"))
     }
 
-    fn failed(&self, chain: &Chain, migration: &str, source: DbErr, rolled_back: bool) -> Error {
-        Error::MigrationFailed {
+    fn failed(&self, chain: &Chain, migration: &str, cause: Cause, rolled_back: bool) -> Error {
+        let namespace = chain.namespace().to_owned();
+        let migration = migration.to_owned();
+        let applied = self.done.clone();
+        match cause {
+            Cause::Db(source) => Error::MigrationFailed {
+                namespace,
+                migration,
+                direction: self.direction.word(),
+                rolled_back,
+                applied,
+                source: Box::new(source),
+            },
+            Cause::Panic(message) => Error::MigrationPanicked {
+                namespace,
+                migration,
+                direction: self.direction.word(),
+                message,
+                rolled_back,
+                applied,
+            },
+        }
+    }
+
+    fn trespass(
+        &self,
+        chain: &Chain,
+        migration: &str,
+        trespasses: Vec<ObjectChange>,
+        left_behind: Option<Vec<ObjectChange>>,
+    ) -> Error {
+        Error::Trespass(Box::new(Trespass {
             namespace: chain.namespace().to_owned(),
             migration: migration.to_owned(),
-            rolled_back,
+            scope: chain.scope().describe(),
+            trespasses,
+            left_behind,
             applied: self.done.clone(),
-            source: Box::new(source),
-        }
+        }))
     }
 
     fn record_done(&mut self, chain: &Chain, migration: &str) {
@@ -336,253 +482,262 @@ impl Run<'_> {
         });
     }
 
-    /// Runs a group of one chain's steps in the open transaction, inside one savepoint, with
-    /// one guard check at the end. Returns `false` when a step failed or the check found a
-    /// trespass: the group was rolled back and must run step by step, which keeps the steps
-    /// before the failing one and names it.
-    async fn group(
+    /// Runs consecutive transactional migrations of one chain as one segment (see the module
+    /// documentation). Returns how many of them it got through; fewer than given when the run
+    /// had to commit after one of them, or at [`SEGMENT_LIMIT`].
+    async fn segment(
         &mut self,
         chain: &Chain,
         migrations: &[Box<dyn MigrationTrait>],
-    ) -> Result<bool, Error> {
+    ) -> Result<usize, Error> {
+        self.begin_if_transactional().await?;
         let before = self.schema().await?;
+        // PostgreSQL: a value added to an enum type can only be used once committed; the
+        // version row's statement reads every enum type's number of labels
+        let mut labels = before.enum_labels();
         let txn = self
             .open
             .as_ref()
-            .expect("a group runs in the open transaction");
+            .expect("a segment runs in the open transaction");
         let group = txn
             .begin()
             .await
             .map_err(Error::db("beginning a savepoint"))?;
-        for migration in migrations {
-            let outcome = async {
-                run_migration(&group, self.direction, migration.as_ref()).await?;
-                record(&group, self.direction, chain, migration.name()).await
-            }
-            .await;
-            if outcome.is_err() {
-                group.rollback().await.ok();
-                return Ok(false);
+        let mut stack: Vec<(DatabaseTransaction, &str)> = Vec::new();
+        let mut failure: Option<(&str, Cause)> = None;
+        let mut commit_after = false;
+        let mut ran = 0;
+        for migration in migrations.iter().take(SEGMENT_LIMIT) {
+            let name = migration.name();
+            let parent = stack.last().map_or(&group, |s| &s.0);
+            let savepoint = match parent.begin().await {
+                Ok(s) => s,
+                Err(e) => {
+                    failure = Some((name, Cause::Db(e)));
+                    break;
+                }
+            };
+            ran += 1;
+            match run_and_record(&savepoint, self.direction, chain, migration.as_ref()).await {
+                Ok(Some(after)) => {
+                    stack.push((savepoint, name));
+                    // a type created here needs no commit; one that gained labels does
+                    let added = after
+                        .iter()
+                        .any(|(t, n)| labels.get(t).is_some_and(|before| before != n));
+                    labels = after;
+                    if added {
+                        commit_after = true;
+                        break;
+                    }
+                }
+                Ok(None) => stack.push((savepoint, name)),
+                Err(cause) => {
+                    savepoint.rollback().await.ok();
+                    failure = Some((name, cause));
+                    break;
+                }
             }
         }
-        let after = snapshot(&group).await?;
-        if !before
-            .trespasses(&after, &chain.scope(), chain.version_table())
-            .is_empty()
-        {
-            group.rollback().await.ok();
-            return Ok(false);
+        // one guard check for the segment; on a trespass, roll back from the newest until
+        // the schema is clean: the last one rolled back trespassed
+        let mut after = snapshot(stack.last().map_or(&group, |s| &s.0)).await?;
+        let mut culprit: Option<(&str, Vec<ObjectChange>)> = None;
+        loop {
+            let found = before.trespasses(
+                &after,
+                &chain.scope(),
+                chain.namespace(),
+                chain.version_table(),
+            );
+            if found.is_empty() {
+                break;
+            }
+            let Some((savepoint, name)) = stack.pop() else {
+                // nothing of the chain's is left, yet the schema differs: give up the segment
+                group.rollback().await.ok();
+                return Err(self.trespass(chain, migrations[0].name(), found, None));
+            };
+            savepoint.rollback().await.ok();
+            culprit = Some((name, found));
+            after = snapshot(stack.last().map_or(&group, |s| &s.0)).await?;
+        }
+        let kept: Vec<&str> = stack.iter().map(|s| s.1).collect();
+        while let Some((savepoint, name)) = stack.pop() {
+            savepoint
+                .commit()
+                .await
+                .map_err(|e| self.failed(chain, name, Cause::Db(e), false))?;
         }
         group
             .commit()
             .await
             .map_err(Error::db("releasing a savepoint"))?;
         self.schema = Some(after);
-        for migration in migrations {
-            self.record_done(chain, migration.name());
+        for name in kept {
+            self.record_done(chain, name);
         }
-        Ok(true)
+        if let Some((name, found)) = culprit {
+            return Err(self.trespass(chain, name, found, None));
+        }
+        if let Some((name, cause)) = failure {
+            return Err(self.failed(chain, name, cause, true));
+        }
+        if commit_after {
+            // PostgreSQL: an enum value added here must be committed before a later migration
+            // can use it (even in an atomic run: PostgreSQL allows no other way)
+            self.commit().await?;
+        }
+        Ok(ran)
     }
 
-    /// Runs one step, guarded on its own.
-    async fn step(&mut self, chain: &Chain, migration: &dyn MigrationTrait) -> Result<(), Error> {
+    /// Runs one migration outside the run's transaction (its own choice, or on MySQL):
+    /// recorded in the progress table while it runs, guarded on its own. What it did cannot be
+    /// rolled back, so a failure or a trespass leaves the progress record for `resolve`.
+    async fn step_outside(
+        &mut self,
+        chain: &Chain,
+        migration: &dyn MigrationTrait,
+    ) -> Result<(), Error> {
         let name = migration.name();
+        // what came before stays, whatever this one does
+        self.commit().await?;
+        let db = self.db;
         let before = self.schema().await?;
-        let backend = self.backend;
-        let transactional = backend::use_transaction(migration, backend);
-        let outcome = if let (true, Some(txn)) = (transactional, self.open.as_ref()) {
-            let savepoint = txn
-                .begin()
-                .await
-                .map_err(|e| self.failed(chain, name, e, true))?;
-            match run_step(&savepoint, self.direction, chain, migration, &before).await {
-                Ok(after) => {
-                    savepoint
-                        .commit()
-                        .await
-                        .map_err(|e| self.failed(chain, name, e, true))?;
-                    Ok(after)
-                }
-                Err(e) => {
-                    savepoint.rollback().await.ok();
-                    Err(e.rolled_back())
-                }
+        let direction = self.direction.word();
+        db.execute(&backend::insert_progress(
+            chain.namespace(),
+            name,
+            direction,
+        ))
+        .await
+        .map_err(|e| self.failed(chain, name, Cause::Db(e), false))?;
+        let outcome = if backend::use_transaction(migration, self.backend) {
+            // MySQL with a transaction of its own: rows roll back, DDL does not
+            match db.begin().await {
+                Ok(txn) => match run_migration(&txn, self.direction, migration).await {
+                    Ok(()) => txn.commit().await.map_err(Cause::Db),
+                    Err(cause) => {
+                        txn.rollback().await.ok();
+                        Err(cause)
+                    }
+                },
+                Err(e) => Err(Cause::Db(e)),
             }
         } else {
-            if let Some(txn) = self.open.take() {
-                txn.commit()
-                    .await
-                    .map_err(|e| self.failed(chain, name, e, true))?;
-            }
-            let direction = match self.direction {
-                Direction::Up => "up",
-                Direction::Down => "down",
-            };
-            if unguarded(migration, backend) {
-                self.db
-                    .execute(&backend::insert_progress(
-                        chain.namespace(),
-                        name,
-                        direction,
-                    ))
-                    .await
-                    .map_err(|e| self.failed(chain, name, e, false))?;
-            }
-            let outcome = if transactional {
-                let txn = self
-                    .db
-                    .begin()
-                    .await
-                    .map_err(|e| self.failed(chain, name, e, false))?;
-                match run_step(&txn, self.direction, chain, migration, &before).await {
-                    Ok(after) => match txn.commit().await {
-                        Ok(()) => Ok(after),
-                        Err(e) => Err(StepError::Db(e)),
-                    },
-                    Err(e) => {
-                        txn.rollback().await.ok();
-                        Err(if backend::transactional_ddl(backend) {
-                            e.rolled_back()
-                        } else {
-                            e
-                        })
-                    }
-                }
-            } else {
-                run_step(self.db, self.direction, chain, migration, &before).await
-            };
-            if outcome.is_ok() && unguarded(migration, backend) {
-                self.db
-                    .execute(&backend::delete_progress(chain.namespace()))
-                    .await
-                    .map_err(|e| self.failed(chain, name, e, false))?;
-            }
-            // the schema is read on the connection from now on, until a transaction opens
-            self.schema = None;
-            outcome
+            run_migration(db, self.direction, migration).await
         };
-        match outcome {
-            Ok(after) => {
-                self.schema = Some(after);
-                self.record_done(chain, name);
-                Ok(())
-            }
-            Err(StepError::Db(e)) => Err(self.failed(chain, name, e, false)),
-            Err(StepError::RolledBack(e)) => Err(self.failed(chain, name, e, true)),
-            Err(StepError::Guard(e)) => Err(e),
-            Err(StepError::Trespass {
-                trespasses,
-                left_behind,
-            }) => Err(Error::Trespass(Box::new(Trespass {
-                namespace: chain.namespace().to_owned(),
-                migration: name.to_owned(),
-                scope: chain.scope().describe(),
-                trespasses,
-                left_behind,
-                applied: self.done.clone(),
-            }))),
+        let after = snapshot(db).await?;
+        if let Err(cause) = outcome {
+            self.schema = Some(after);
+            return Err(self.failed(chain, name, cause, false));
         }
+        let found = before.trespasses(
+            &after,
+            &chain.scope(),
+            chain.namespace(),
+            chain.version_table(),
+        );
+        if !found.is_empty() {
+            let left = before.changes(&after);
+            self.schema = Some(after);
+            return Err(self.trespass(chain, name, found, Some(left)));
+        }
+        record(db, self.direction, chain, name)
+            .await
+            .map_err(|e| self.failed(chain, name, e, false))?;
+        db.execute(&backend::delete_progress(chain.namespace()))
+            .await
+            .map_err(|e| self.failed(chain, name, Cause::Db(e), false))?;
+        // the runner's own writes, which the snapshot was read before
+        self.schema = Some(
+            after
+                .with_version_row(chain.version_table(), name, self.direction == Direction::Up)
+                .without_progress_row(chain.namespace()),
+        );
+        self.record_done(chain, name);
+        Ok(())
     }
 }
 
-/// Why a step failed.
-enum StepError {
-    /// The migration or its version row failed; nothing was rolled back.
+/// Why a migration failed.
+pub(crate) enum Cause {
+    /// The database (or the migration) returned an error.
     Db(DbErr),
-    /// The migration failed and was rolled back.
-    RolledBack(DbErr),
-    /// Reading the schema for the guard failed.
-    Guard(Error),
-    /// The migration touched tables outside its scope.
-    Trespass {
-        trespasses: Vec<TableChange>,
-        left_behind: Option<Vec<TableChange>>,
-    },
+    /// The migration panicked; the panic's message and where.
+    Panic(String),
 }
 
-impl StepError {
-    /// The same failure, knowing that its changes were rolled back.
-    fn rolled_back(self) -> Self {
-        match self {
-            Self::Db(e) => Self::RolledBack(e),
-            Self::Trespass { trespasses, .. } => Self::Trespass {
-                trespasses,
-                left_behind: None,
-            },
-            other => other,
-        }
-    }
-}
-
-/// Runs one migration's `up` or `down` on `conn`.
+/// Runs one migration's `up` or `down` on `conn`, catching a panic.
 async fn run_migration<C>(
     conn: &C,
     direction: Direction,
     migration: &dyn MigrationTrait,
-) -> Result<(), DbErr>
+) -> Result<(), Cause>
 where
     C: ConnectionTrait,
     for<'c> &'c C: sea_orm_migration::IntoSchemaManagerConnection<'c>,
 {
     let manager = SchemaManager::new(conn);
-    match direction {
-        Direction::Up => migration.up(&manager).await,
-        Direction::Down => migration.down(&manager).await,
+    let work = async {
+        match direction {
+            Direction::Up => migration.up(&manager).await,
+            Direction::Down => migration.down(&manager).await,
+        }
+    };
+    match catch_unwind(work).await {
+        Ok(result) => result.map_err(Cause::Db),
+        Err(message) => Err(Cause::Panic(message)),
     }
 }
 
-/// Records in the chain's version table that `migration` was applied or rolled back.
+/// Runs one migration in `direction` on `conn` and records it. Returns, on PostgreSQL, the
+/// number of labels of each enum type afterwards.
+async fn run_and_record(
+    conn: &DatabaseTransaction,
+    direction: Direction,
+    chain: &Chain,
+    migration: &dyn MigrationTrait,
+) -> Result<Option<EnumLabels>, Cause> {
+    run_migration(conn, direction, migration).await?;
+    record(conn, direction, chain, migration.name()).await
+}
+
+/// Enum type -> number of labels.
+type EnumLabels = std::collections::BTreeMap<String, i64>;
+
+/// Records in the chain's version table that `migration` was applied or rolled back. On
+/// PostgreSQL the same statement returns the number of labels of each enum type.
 async fn record<C: ConnectionTrait>(
     conn: &C,
     direction: Direction,
     chain: &Chain,
     migration: &str,
-) -> Result<(), DbErr> {
-    let table = chain.version_table();
-    match direction {
-        Direction::Up => conn
-            .execute(&backend::insert_version(
-                table,
-                migration,
-                backend::now_unix(),
-            ))
-            .await
-            .map(|_| ()),
-        Direction::Down => conn
-            .execute(&backend::delete_version(table, migration))
-            .await
-            .map(|_| ()),
+) -> Result<Option<EnumLabels>, Cause> {
+    let stmt = backend::record_version(
+        conn.get_database_backend(),
+        chain.version_table(),
+        migration,
+        direction == Direction::Up,
+    );
+    if conn.get_database_backend() == DbBackend::Postgres {
+        let row = conn.query_one_raw(stmt).await.map_err(Cause::Db)?;
+        let text = row.and_then(|r| r.try_get::<Option<String>>("", "labels").ok().flatten());
+        return Ok(Some(backend::parse_enum_labels(text.as_deref())));
     }
+    conn.execute_raw(stmt).await.map_err(Cause::Db)?;
+    Ok(None)
 }
 
-/// Runs one migration in `direction` on `conn`, checks that it stayed in its scope, and
-/// records it. Returns the schema afterwards. A trespass is reported with every change the
-/// migration made as `left_behind`, which [`StepError::rolled_back`] clears when its
-/// transaction is rolled back.
-async fn run_step<C>(
-    conn: &C,
-    direction: Direction,
-    chain: &Chain,
-    migration: &dyn MigrationTrait,
-    before: &Snapshot,
-) -> Result<Snapshot, StepError>
-where
-    C: ConnectionTrait,
-    for<'c> &'c C: sea_orm_migration::IntoSchemaManagerConnection<'c>,
-{
-    run_migration(conn, direction, migration)
-        .await
-        .map_err(StepError::Db)?;
-    let after = snapshot(conn).await.map_err(StepError::Guard)?;
-    let trespasses = before.trespasses(&after, &chain.scope(), chain.version_table());
-    if !trespasses.is_empty() {
-        return Err(StepError::Trespass {
-            trespasses,
-            left_behind: Some(before.changes(&after)),
-        });
-    }
-    record(conn, direction, chain, migration.name())
-        .await
-        .map_err(StepError::Db)?;
-    Ok(after)
+/// Awaits `work`, turning a panic inside it into its message.
+async fn catch_unwind<F: Future>(work: F) -> Result<F::Output, String> {
+    let mut work = Box::pin(work);
+    std::future::poll_fn(move |cx| {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| work.as_mut().poll(cx))) {
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(Err(crate::panics::message(payload.as_ref()))),
+        }
+    })
+    .await
 }

@@ -1,10 +1,20 @@
-//! Snapshots of the database schema, per table, and what changed between two of them.
+//! Snapshots of every schema object, and what changed between two of them.
 //!
-//! A snapshot maps every table to a set of text lines describing it (columns with type,
-//! nullability and default; indexes; constraints, foreign keys included), read from the
-//! backend's catalog in one statement. Two snapshots compare table by table, which is what
-//! the isolation guard and the round-trip assertion need: not a full schema model, but an
-//! exact answer to "did this table change".
+//! A snapshot maps every object of the current database or schema (tables, views, materialized
+//! views, sequences, types, functions and procedures, extensions) to a set of text lines
+//! describing it: columns with type, nullability and default; indexes, constraints and
+//! triggers on it; a hash of a view's or a function's definition; an enum type's labels. It
+//! also holds the rows of every version table and of the progress table. Two statements read
+//! it whatever the number of objects. Two snapshots compare object by object, which is what
+//! the isolation guard and the round-trip assertion need: not a full schema model, but an exact
+//! answer to "did this object change".
+//!
+//! Who owns what is one rule, the same on every backend: an object belongs to the chain its
+//! name puts it in ([`TableScope::contains`]); indexes, constraints, triggers and the
+//! sequences a column owns (`SERIAL`, identity) belong to the table or view they are on,
+//! whatever their names; extensions are database-wide and belong to
+//! nobody. The rows of a version table belong to the chain that records itself there, and a
+//! row of the progress table to the namespace it names.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -13,23 +23,111 @@ use sea_orm::ConnectionTrait;
 
 use crate::backend;
 use crate::error::Error;
-use crate::scope::TableScope;
+use crate::scope::{TableScope, is_version_table};
 
-/// The schema of the current database (SQLite `main`, the PostgreSQL current schema, the
-/// MySQL current database), table by table.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Snapshot {
-    tables: BTreeMap<String, BTreeSet<String>>,
+/// What kind of schema object a snapshot entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ObjectKind {
+    /// A base table (PostgreSQL: also a partitioned table).
+    Table,
+    /// A view.
+    View,
+    /// A PostgreSQL materialized view.
+    MaterializedView,
+    /// A sequence (PostgreSQL; MariaDB).
+    Sequence,
+    /// A PostgreSQL type of its own: enum, composite, domain or range.
+    Type,
+    /// A function or procedure (PostgreSQL, MySQL): all overloads of one name.
+    Function,
+    /// An extension (PostgreSQL). Database-wide: never a chain's.
+    Extension,
+    /// The rows of a version table (`seaql_migrations`, `seaql_migrations_{ns}`).
+    VersionRows,
+    /// The row of the progress table that names one namespace.
+    ProgressRow,
 }
 
-/// How a table changed between two snapshots.
+impl ObjectKind {
+    /// The words an error message uses for the kind.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::Table => "table",
+            Self::View => "view",
+            Self::MaterializedView => "materialized view",
+            Self::Sequence => "sequence",
+            Self::Type => "type",
+            Self::Function => "function",
+            Self::Extension => "extension",
+            Self::VersionRows => "rows of version table",
+            Self::ProgressRow => "progress record of namespace",
+        }
+    }
+
+    /// Whether the kind is a schema object a chain can own and drop (not rows, not an
+    /// extension).
+    pub fn is_schema_object(self) -> bool {
+        !matches!(
+            self,
+            Self::Extension | Self::VersionRows | Self::ProgressRow
+        )
+    }
+
+    /// The kind a catalog row's `k` column names.
+    fn from_code(code: &str) -> Option<Self> {
+        Some(match code {
+            "table" => Self::Table,
+            "view" => Self::View,
+            "matview" => Self::MaterializedView,
+            "sequence" => Self::Sequence,
+            "type" => Self::Type,
+            "function" => Self::Function,
+            "extension" => Self::Extension,
+            _ => return None,
+        })
+    }
+}
+
+/// One object: its kind and name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    /// What it is.
+    pub kind: ObjectKind,
+    /// Its name (for [`ObjectKind::ProgressRow`], the namespace).
+    pub name: String,
+}
+
+impl ObjectKey {
+    /// A table.
+    pub fn table(name: &str) -> Self {
+        Self {
+            kind: ObjectKind::Table,
+            name: name.to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:?}", self.kind.noun(), self.name)
+    }
+}
+
+/// The schema of the current database (SQLite `main`, the PostgreSQL current schema, the
+/// MySQL current database), object by object, with the rows of the version tables.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    objects: BTreeMap<ObjectKey, BTreeSet<String>>,
+}
+
+/// How an object changed between two snapshots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ChangeKind {
     /// It did not exist before.
     Created,
     /// It no longer exists.
     Dropped,
-    /// Its columns, indexes or constraints changed.
+    /// Its definition (columns, indexes, constraints, triggers, body, labels, rows) changed.
     Altered,
 }
 
@@ -43,182 +141,426 @@ impl fmt::Display for ChangeKind {
     }
 }
 
-/// One table that changed.
+/// One object that changed.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct TableChange {
-    /// The table.
-    pub table: String,
+pub struct ObjectChange {
+    /// The object.
+    pub object: ObjectKey,
     /// How it changed.
     pub kind: ChangeKind,
 }
 
-impl fmt::Display for TableChange {
+impl fmt::Display for ObjectChange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "table {:?} {}", self.table, self.kind)
+        match (self.object.kind, self.kind) {
+            (ObjectKind::VersionRows | ObjectKind::ProgressRow, ChangeKind::Created) => {
+                write!(f, "{} written", self.object)
+            }
+            (ObjectKind::VersionRows | ObjectKind::ProgressRow, ChangeKind::Dropped) => {
+                write!(f, "{} deleted", self.object)
+            }
+            (ObjectKind::VersionRows | ObjectKind::ProgressRow, ChangeKind::Altered) => {
+                write!(f, "{} changed", self.object)
+            }
+            _ => write!(f, "{} {}", self.object, self.kind),
+        }
+    }
+}
+
+/// Whether the chain of `scope`, recording itself in `own_version_table` under `own_namespace`,
+/// owns `object`.
+pub(crate) fn owns(
+    scope: &TableScope,
+    own_namespace: &str,
+    own_version_table: &str,
+    object: &ObjectKey,
+) -> bool {
+    match object.kind {
+        ObjectKind::Extension => false,
+        ObjectKind::VersionRows => object.name == own_version_table,
+        ObjectKind::ProgressRow => object.name == own_namespace,
+        _ => object.name == own_version_table || scope.contains(&object.name),
     }
 }
 
 impl Snapshot {
-    /// Builds a snapshot from (table, description line) pairs.
-    pub fn from_lines<I, T, L>(lines: I) -> Self
+    /// Builds a snapshot from (object, description line) pairs.
+    pub fn from_lines<I, L>(lines: I) -> Self
     where
-        I: IntoIterator<Item = (T, L)>,
-        T: Into<String>,
+        I: IntoIterator<Item = (ObjectKey, L)>,
         L: Into<String>,
     {
-        let mut tables: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for (table, line) in lines {
-            tables.entry(table.into()).or_default().insert(line.into());
+        let mut objects: BTreeMap<ObjectKey, BTreeSet<String>> = BTreeMap::new();
+        for (key, line) in lines {
+            objects.entry(key).or_default().insert(line.into());
         }
-        Self { tables }
+        Self { objects }
     }
 
-    /// The tables, sorted.
+    /// Builds a snapshot of tables only from (table, description line) pairs.
+    pub fn from_table_lines<I, T, L>(lines: I) -> Self
+    where
+        I: IntoIterator<Item = (T, L)>,
+        T: AsRef<str>,
+        L: Into<String>,
+    {
+        Self::from_lines(
+            lines
+                .into_iter()
+                .map(|(t, l)| (ObjectKey::table(t.as_ref()), l)),
+        )
+    }
+
+    /// Every object, sorted by kind and name.
+    pub fn objects(&self) -> impl Iterator<Item = &ObjectKey> {
+        self.objects.keys()
+    }
+
+    /// The base tables, sorted.
     pub fn tables(&self) -> impl Iterator<Item = &str> {
-        self.tables.keys().map(String::as_str)
+        self.of_kind(ObjectKind::Table)
     }
 
-    /// Whether `table` exists.
+    /// The names of the objects of one kind, sorted.
+    pub fn of_kind(&self, kind: ObjectKind) -> impl Iterator<Item = &str> {
+        self.objects
+            .keys()
+            .filter(move |k| k.kind == kind)
+            .map(|k| k.name.as_str())
+    }
+
+    /// Whether the base table `table` exists.
     pub fn contains(&self, table: &str) -> bool {
-        self.tables.contains_key(table)
+        self.objects.contains_key(&ObjectKey::table(table))
     }
 
-    /// The lines describing `table`.
+    /// The lines describing the base table `table`.
     pub fn describe(&self, table: &str) -> Option<&BTreeSet<String>> {
-        self.tables.get(table)
+        self.objects.get(&ObjectKey::table(table))
     }
 
-    /// Every table that differs between `self` (before) and `after`.
-    pub fn changes(&self, after: &Snapshot) -> Vec<TableChange> {
-        let names: BTreeSet<&String> = self.tables.keys().chain(after.tables.keys()).collect();
-        names
-            .into_iter()
-            .filter_map(|table| {
-                let kind = match (self.tables.get(table), after.tables.get(table)) {
+    /// The lines describing `object`.
+    pub fn lines(&self, object: &ObjectKey) -> Option<&BTreeSet<String>> {
+        self.objects.get(object)
+    }
+
+    /// How many labels each enum type of the snapshot has (PostgreSQL; none elsewhere).
+    pub(crate) fn enum_labels(&self) -> BTreeMap<String, i64> {
+        self.objects
+            .iter()
+            .filter(|(k, _)| k.kind == ObjectKind::Type)
+            .filter_map(|(k, lines)| {
+                let n = lines.iter().filter(|l| l.starts_with("label ")).count() as i64;
+                (n > 0).then(|| (k.name.clone(), n))
+            })
+            .collect()
+    }
+
+    /// Every object that differs between `self` (before) and `after`.
+    pub fn changes(&self, after: &Snapshot) -> Vec<ObjectChange> {
+        let keys: BTreeSet<&ObjectKey> = self.objects.keys().chain(after.objects.keys()).collect();
+        keys.into_iter()
+            .filter_map(|key| {
+                let kind = match (self.objects.get(key), after.objects.get(key)) {
                     (None, Some(_)) => ChangeKind::Created,
                     (Some(_), None) => ChangeKind::Dropped,
                     (Some(a), Some(b)) if a != b => ChangeKind::Altered,
                     _ => return None,
                 };
-                Some(TableChange {
-                    table: table.clone(),
+                Some(ObjectChange {
+                    object: key.clone(),
                     kind,
                 })
             })
             .collect()
     }
 
-    /// The changes to tables outside `scope`, ignoring `own_version_table` (which the runner
-    /// itself writes).
+    /// The changes to objects the chain does not own: those outside `scope`, other chains'
+    /// version rows and progress records. Extensions are database-wide and never count.
     pub fn trespasses(
         &self,
         after: &Snapshot,
         scope: &TableScope,
+        own_namespace: &str,
         own_version_table: &str,
-    ) -> Vec<TableChange> {
+    ) -> Vec<ObjectChange> {
         self.changes(after)
             .into_iter()
-            .filter(|c| c.table != own_version_table && !scope.contains(&c.table))
+            .filter(|c| {
+                c.object.kind != ObjectKind::Extension
+                    && !owns(scope, own_namespace, own_version_table, &c.object)
+            })
             .collect()
     }
 
-    /// The same snapshot restricted to the tables `keep` accepts.
+    /// The same snapshot restricted to the objects whose names `keep` accepts.
     pub fn filtered(&self, keep: impl Fn(&str) -> bool) -> Snapshot {
         Snapshot {
-            tables: self
-                .tables
+            objects: self
+                .objects
                 .iter()
-                .filter(|(t, _)| keep(t))
-                .map(|(t, l)| (t.clone(), l.clone()))
+                .filter(|(k, _)| keep(&k.name))
+                .map(|(k, l)| (k.clone(), l.clone()))
                 .collect(),
         }
     }
+
+    /// The same snapshot with `migration` recorded in (or, unless `applied`, removed from)
+    /// `version_table`: the runner's own write, made after the snapshot was read.
+    pub(crate) fn with_version_row(
+        mut self,
+        version_table: &str,
+        migration: &str,
+        applied: bool,
+    ) -> Self {
+        let rows = self
+            .objects
+            .entry(ObjectKey {
+                kind: ObjectKind::VersionRows,
+                name: version_table.to_owned(),
+            })
+            .or_default();
+        if applied {
+            rows.insert(migration.to_owned());
+        } else {
+            rows.remove(migration);
+        }
+        self
+    }
+
+    /// The same snapshot without the progress record of `namespace`: the runner's own write.
+    pub(crate) fn without_progress_row(mut self, namespace: &str) -> Self {
+        self.objects.remove(&ObjectKey {
+            kind: ObjectKind::ProgressRow,
+            name: namespace.to_owned(),
+        });
+        self
+    }
+
+    /// The version tables and the progress table the snapshot holds.
+    fn row_tables(&self) -> Vec<String> {
+        self.tables()
+            .filter(|t| is_version_table(t))
+            .map(str::to_owned)
+            .collect()
+    }
 }
 
-/// Reads the current schema in one statement.
+/// Reads every object of the current schema and the rows of every version table: two
+/// statements.
 ///
 /// # Errors
 /// [`Error::Database`] when the catalog cannot be read.
 pub async fn snapshot<C: ConnectionTrait>(db: &C) -> Result<Snapshot, Error> {
     let backend = db.get_database_backend();
+    let context = "reading the schema catalog";
     let rows = db
         .query_all_raw(backend::schema_catalog(backend))
         .await
-        .map_err(Error::db("reading the schema catalog"))?;
-    let mut lines = Vec::with_capacity(rows.len());
+        .map_err(Error::db(context))?;
+    let mut headers: BTreeMap<String, ObjectKind> = BTreeMap::new();
+    let mut lines: Vec<(String, Option<ObjectKind>, String)> = Vec::with_capacity(rows.len());
     for row in rows {
-        let table: String = row
-            .try_get("", "t")
-            .map_err(Error::db("reading the schema catalog"))?;
-        let line: Option<String> = row
-            .try_get("", "d")
-            .map_err(Error::db("reading the schema catalog"))?;
-        lines.push((table, line.unwrap_or_default()));
+        let code: String = row.try_get("", "k").map_err(Error::db(context))?;
+        let name: String = row.try_get("", "t").map_err(Error::db(context))?;
+        let line: Option<String> = row.try_get("", "d").map_err(Error::db(context))?;
+        let kind = ObjectKind::from_code(&code);
+        if let Some(
+            k @ (ObjectKind::Table
+            | ObjectKind::View
+            | ObjectKind::MaterializedView
+            | ObjectKind::Sequence),
+        ) = kind
+        {
+            headers.insert(name.clone(), k);
+        }
+        lines.push((name, kind, line.unwrap_or_default()));
     }
-    Ok(Snapshot::from_lines(lines))
+    let mut snapshot = Snapshot::from_lines(lines.into_iter().map(|(name, kind, line)| {
+        // lines of a relation (`rel`: columns, indexes, triggers…) go to whatever it is
+        let kind = kind
+            .or_else(|| headers.get(&name).copied())
+            .unwrap_or(ObjectKind::Table);
+        (ObjectKey { kind, name }, line)
+    }));
+    read_rows(db, &mut snapshot).await?;
+    Ok(snapshot)
+}
+
+/// Adds the rows of every version table and of the progress table to `snapshot`: one
+/// statement, or one per table when one of them cannot be read (it is then left out: a table
+/// that only looks like a version table).
+async fn read_rows<C: ConnectionTrait>(db: &C, snapshot: &mut Snapshot) -> Result<(), Error> {
+    let tables = snapshot.row_tables();
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let rows = match fetch_rows(db, &tables).await {
+        Ok(rows) => rows,
+        Err(_) => {
+            let mut rows = Vec::new();
+            for table in &tables {
+                if let Ok(more) = fetch_rows(db, std::slice::from_ref(table)).await {
+                    rows.extend(more);
+                }
+            }
+            rows
+        }
+    };
+    for table in &tables {
+        if table != backend::PROGRESS_TABLE {
+            // an empty version table still has (no) rows to compare
+            snapshot
+                .objects
+                .entry(ObjectKey {
+                    kind: ObjectKind::VersionRows,
+                    name: table.clone(),
+                })
+                .or_default();
+        }
+    }
+    for (table, key, line) in rows {
+        let key = if table == backend::PROGRESS_TABLE {
+            ObjectKey {
+                kind: ObjectKind::ProgressRow,
+                name: key,
+            }
+        } else {
+            ObjectKey {
+                kind: ObjectKind::VersionRows,
+                name: table,
+            }
+        };
+        snapshot.objects.entry(key).or_default().insert(line);
+    }
+    Ok(())
+}
+
+async fn fetch_rows<C: ConnectionTrait>(
+    db: &C,
+    tables: &[String],
+) -> Result<Vec<(String, String, String)>, sea_orm::DbErr> {
+    let rows = db.query_all(&backend::read_all_rows(tables)).await?;
+    rows.into_iter()
+        .map(|row| {
+            let table: String = row.try_get("", "t")?;
+            let key: String = row.try_get("", "k")?;
+            let line: String = row.try_get("", "v")?;
+            Ok((table, key, line))
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn snap(lines: &[(&str, &str)]) -> Snapshot {
-        Snapshot::from_lines(lines.iter().copied())
+    fn key(kind: ObjectKind, name: &str) -> ObjectKey {
+        ObjectKey {
+            kind,
+            name: name.to_owned(),
+        }
+    }
+
+    fn snap(lines: &[(ObjectKind, &str, &str)]) -> Snapshot {
+        Snapshot::from_lines(lines.iter().map(|(k, n, l)| (key(*k, n), *l)))
     }
 
     #[test]
-    fn created_dropped_and_altered_tables_are_told_apart() {
-        let before = snap(&[("users", "column id"), ("tasks", "column id")]);
+    fn created_dropped_and_altered_objects_are_told_apart() {
+        use ObjectKind::*;
+        let before = snap(&[(Table, "users", "column id"), (Table, "tasks", "column id")]);
         let after = snap(&[
-            ("users", "column id"),
-            ("users", "column name"),
-            ("ext_a_x", "column id"),
+            (Table, "users", "column id"),
+            (Table, "users", "column name"),
+            (View, "ext_a_x", "rule 1"),
         ]);
+        let found: Vec<String> = before
+            .changes(&after)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(
-            before.changes(&after),
+            found,
             [
-                TableChange {
-                    table: "ext_a_x".into(),
-                    kind: ChangeKind::Created
-                },
-                TableChange {
-                    table: "tasks".into(),
-                    kind: ChangeKind::Dropped
-                },
-                TableChange {
-                    table: "users".into(),
-                    kind: ChangeKind::Altered
-                },
+                r#"table "tasks" dropped"#,
+                r#"table "users" altered"#,
+                r#"view "ext_a_x" created"#
             ]
         );
         assert!(before.changes(&before).is_empty());
     }
 
     #[test]
-    fn trespasses_are_changes_outside_the_scope_except_the_own_version_table() {
-        let before = snap(&[("users", "column id")]);
-        let after = snap(&[
-            ("users", "column id"),
-            ("users", "column extra"),
-            ("ext_acme_orders", "column id"),
-            ("ext_other_x", "column id"),
-            ("seaql_migrations_acme", "column version"),
+    fn trespasses_are_changes_to_objects_of_other_chains() {
+        use ObjectKind::*;
+        let before = snap(&[
+            (Table, "users", "column id"),
+            (VersionRows, "seaql_migrations", "m1"),
+            (ProgressRow, "other", "m1 up"),
         ]);
-        let found = before.trespasses(
-            &after,
-            &TableScope::workflow("acme"),
-            "seaql_migrations_acme",
-        );
-        let names: Vec<String> = found.iter().map(ToString::to_string).collect();
+        let after = snap(&[
+            (Table, "users", "column id"),
+            (Table, "users", "trigger ext_acme_audit"),
+            (Table, "ext_acme_orders", "column id"),
+            (View, "ext_other_x", "rule"),
+            (Function, "set_updated_at", "function f"),
+            (Type, "ext_acme_mood", "label 1 calm"),
+            (Extension, "pg_trgm", "extension 1.6"),
+            (Table, "seaql_migrations_acme", "column version"),
+            (VersionRows, "seaql_migrations_acme", "m1"),
+            (ProgressRow, "acme", "m2 up"),
+        ]);
+        let found: Vec<String> = before
+            .trespasses(
+                &after,
+                &TableScope::workflow("acme"),
+                "acme",
+                "seaql_migrations_acme",
+            )
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(
-            names,
-            [r#"table "ext_other_x" created"#, r#"table "users" altered"#]
+            found,
+            [
+                r#"table "users" altered"#,
+                r#"view "ext_other_x" created"#,
+                r#"function "set_updated_at" created"#,
+                r#"rows of version table "seaql_migrations" deleted"#,
+                r#"progress record of namespace "other" deleted"#,
+            ]
         );
-        let engine = before.trespasses(&after, &TableScope::Engine, "seaql_migrations");
-        let names: Vec<&str> = engine.iter().map(|c| c.table.as_str()).collect();
+        let engine: Vec<String> = before
+            .trespasses(&after, &TableScope::Engine, "engine", "seaql_migrations")
+            .iter()
+            .map(|c| c.object.name.clone())
+            .collect();
         assert_eq!(
-            names,
-            ["ext_acme_orders", "ext_other_x", "seaql_migrations_acme"]
+            engine,
+            [
+                "ext_acme_orders",
+                "seaql_migrations_acme",
+                "ext_other_x",
+                "ext_acme_mood",
+                "seaql_migrations_acme",
+                "acme",
+                "other"
+            ]
         );
+    }
+
+    #[test]
+    fn enum_labels_are_counted_over_every_type() {
+        use ObjectKind::*;
+        let s = snap(&[
+            (Type, "a", "type e"),
+            (Type, "a", "label 1 x"),
+            (Type, "a", "label 2 y"),
+            (Type, "b", "label 1 z"),
+            (Table, "t", "label 1 not a type"),
+        ]);
+        let counts: Vec<(String, i64)> = s.enum_labels().into_iter().collect();
+        assert_eq!(counts, [("a".to_owned(), 2), ("b".to_owned(), 1)]);
     }
 }

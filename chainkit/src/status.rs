@@ -319,6 +319,9 @@ pub struct StatusReport {
     pub chains: Vec<ChainStatus>,
     /// Tables no registered chain owns, grouped by the namespace their names imply.
     pub unregistered: Vec<Unregistered>,
+    /// Extensions installed in the database (PostgreSQL), with their versions: database-wide,
+    /// any chain may create one, and no scoped operation drops one.
+    pub extensions: Vec<String>,
 }
 
 /// The namespace a table's name implies, if it looks like a workflow project's table or
@@ -357,7 +360,21 @@ pub(crate) fn unregistered(tables: &BTreeSet<String>, chains: &[&Chain]) -> Vec<
 /// [`Error::Database`] when the catalog cannot be read.
 pub async fn status<C: ConnectionTrait>(db: &C, chains: &[&Chain]) -> Result<StatusReport, Error> {
     let state = read_state(db, chains, Read::Listing).await?;
+    let mut extensions = Vec::new();
+    if let Some(stmt) = backend::list_extensions(db.get_database_backend()) {
+        for row in db
+            .query_all_raw(stmt)
+            .await
+            .map_err(Error::db("listing extensions"))?
+        {
+            extensions.push(
+                row.try_get::<String>("", "e")
+                    .map_err(Error::db("listing extensions"))?,
+            );
+        }
+    }
     Ok(StatusReport {
+        extensions,
         chains: chains
             .iter()
             .zip(&state.recorded)

@@ -2,7 +2,7 @@
 //! run-time guard, on SQLite always and on PostgreSQL and MySQL when their test URLs are set.
 
 use chainkit::testing::{Backend, SqlMigration, TestDatabase, sql_chain, table_names};
-use chainkit::{Chain, Error, Registry, Snapshot, TableScope};
+use chainkit::{Chain, Error, ObjectKey, ObjectKind, Registry, Snapshot, TableScope};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
 fn engine_chain() -> Chain {
@@ -88,6 +88,10 @@ async fn seed(db: &DatabaseConnection) {
     exec(db, "INSERT INTO ext_beta_x (id, user_id) VALUES (1, 1)").await;
 }
 
+fn names(objects: &[ObjectKey]) -> Vec<&str> {
+    objects.iter().map(|k| k.name.as_str()).collect()
+}
+
 async fn snapshot(db: &DatabaseConnection) -> Snapshot {
     chainkit::snapshot(db).await.unwrap()
 }
@@ -137,7 +141,7 @@ async fn scoped_fresh_reset_down_and_refresh_leave_every_other_chain_untouched()
             .await
             .unwrap();
         assert_eq!(
-            report.dropped,
+            names(&report.dropped),
             ["ext_alpha_b", "ext_alpha_a", "seaql_migrations_alpha"],
             "{backend}"
         );
@@ -172,7 +176,7 @@ async fn scoped_fresh_reset_down_and_refresh_leave_every_other_chain_untouched()
             .await
             .unwrap();
         assert_eq!(report.rolled_back.len(), 2);
-        assert_eq!(report.dropped, ["seaql_migrations_alpha"]);
+        assert_eq!(names(&report.dropped), ["seaql_migrations_alpha"]);
         let tables = table_names(&db).await;
         assert!(
             !tables.iter().any(|t| t.contains("alpha")),
@@ -310,7 +314,8 @@ async fn assert_refused(registry: Registry, ns: &str, table: &str, how: &str) {
             let mut expected_left = changes.clone();
             let own_version_table = chainkit::version_table(ns);
             expected_left.retain(|c| {
-                c.table != first && c.table != own_version_table && c.table != "seaql_migrations"
+                let t = &c.object.name;
+                t != first && *t != own_version_table && t != "seaql_migrations"
             });
             assert_eq!(left_behind.as_ref(), Some(&expected_left), "{backend}");
             assert!(
@@ -327,7 +332,11 @@ async fn assert_refused(registry: Registry, ns: &str, table: &str, how: &str) {
                 "{message}"
             );
             // only the first, innocent migration remains
-            let names: Vec<&str> = changes.iter().map(|c| c.table.as_str()).collect();
+            let names: Vec<&str> = changes
+                .iter()
+                .filter(|c| c.object.kind == ObjectKind::Table)
+                .map(|c| c.object.name.as_str())
+                .collect();
             let mut expected: Vec<&str> = vec![first];
             if ns != "engine" {
                 expected.push(&*Box::leak(chainkit::version_table(ns).into_boxed_str()));
@@ -566,10 +575,7 @@ async fn fresh_and_reset_drop_the_postgres_types_only_their_chain_uses() {
         let report = chainkit::fresh(&db, &registry, "delta", false)
             .await
             .unwrap();
-        assert!(
-            report.dropped.contains(&"ext_delta_t".to_owned()),
-            "{backend}"
-        );
+        assert!(names(&report.dropped).contains(&"ext_delta_t"), "{backend}");
         if pg {
             assert_eq!(pg_types(&db).await, ["engine_mood", "ext_delta_mood"]);
         }

@@ -149,7 +149,7 @@ async fn a_failing_workflow_migration_is_named_and_stops_the_chains_after_it() {
         let message = err.to_string();
         assert!(
             message.starts_with(
-                r#"namespace "alpha": migration m20260201_000002_create_b_then_fail: "#
+                r#"namespace "alpha": migration m20260201_000002_create_b_then_fail (up): "#
             ),
             "{backend}: {message}"
         );
@@ -212,7 +212,7 @@ async fn a_failing_engine_chain_runs_no_workflow_chain() {
         let err = chainkit::migrate(&db, &registry).await.unwrap_err();
         assert!(
             err.to_string()
-                .starts_with(r#"namespace "engine": migration m20260101_000002_broken: "#),
+                .starts_with(r#"namespace "engine": migration m20260101_000002_broken (up): "#),
             "{err}"
         );
         assert_eq!(
@@ -252,8 +252,10 @@ async fn a_version_row_unknown_to_this_build_stops_everything_before_it_runs() {
         assert_eq!(
             err.to_string(),
             "namespace \"alpha\": seaql_migrations_alpha records migration \
-             m20260201_000002_create_b, which this build does not have; the database was \
-             migrated by a newer build of this chain"
+             m20260201_000002_create_b, which this build does not have: the database was \
+             migrated by a newer build of this chain, or the migration was removed from its code \
+             (if so, and nothing of it remains, `engine migrate resolve --ns alpha \
+             m20260201_000002_create_b --rolled-back` forgets it)"
         );
         assert!(!table_names(&db).await.contains(&"audit".to_owned()));
         db.close().await.ok();

@@ -44,7 +44,7 @@ async fn run(cli: Cli) -> Result<(), chainkit::Error> {
         None => {
             let url = &cli.database.database_url;
             let started = Instant::now();
-            println!("database: {}", chainkit::redact_url(url));
+            chainkit::cli::out(&format!("database: {}\n", chainkit::redact_url(url)));
             if chainkit::is_in_memory(url) {
                 tracing::warn!(
                     "the database is in memory: nothing is kept after the engine exits \
@@ -53,7 +53,7 @@ async fn run(cli: Cli) -> Result<(), chainkit::Error> {
             }
             let options = cli.database.startup_options();
             let report = chainkit::startup(url, &registry, &options).await?;
-            print!("{}", format_run_report(&report, started.elapsed()));
+            chainkit::cli::out(&format_run_report(&report, started.elapsed()));
             Ok(())
         }
         Some(Command::Migrate(command)) => {

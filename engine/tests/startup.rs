@@ -160,7 +160,7 @@ async fn a_failing_workflow_migration_exits_non_zero_naming_namespace_migration_
         let err = &stderr[stderr.find("error: ").expect("an error line")..];
         assert!(
             err.starts_with(
-                "error: namespace \"template\": migration m20260201_000001_create_requests: "
+                "error: namespace \"template\": migration m20260201_000001_create_requests (up): "
             ),
             "{backend}: {err}"
         );
@@ -260,10 +260,10 @@ async fn scoped_commands_of_the_binary_leave_the_engine_tables_alone() {
         assert!(fresh.status.success(), "{backend}: {}", text(&fresh.stderr));
         let out = text(&fresh.stdout);
         assert!(
-            out.contains("dropped      table ext_template_requests"),
+            out.contains("dropped      table \"ext_template_requests\""),
             "{out}"
         );
-        assert!(out.contains("3 table(s) dropped, 2 applied"), "{out}");
+        assert!(out.contains("3 object(s) dropped, 2 applied"), "{out}");
 
         let refused = engine(&test_db.url, &["migrate", "reset", "--ns", "engine"]);
         assert_eq!(refused.status.code(), Some(1));
@@ -343,4 +343,36 @@ fn migrate_check_agrees_for_every_chain_and_refuses_an_unknown_namespace() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nosuch"));
+}
+
+#[tokio::test]
+async fn a_closed_stdout_ends_the_output_quietly_after_migrating() {
+    use std::process::Stdio;
+    let test_db = TestDatabase::create(chainkit::testing::Backend::Sqlite).await;
+    for args in [&[][..], &["migrate", "status"][..]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_engine"))
+            .args(args)
+            .env("DATABASE_URL", &test_db.url)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running the engine binary");
+        // `engine | head -0`: the reader is gone before the first line is written
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+    }
+    let db = test_db.connect().await;
+    assert!(
+        table_names(&db)
+            .await
+            .contains(&"seaql_migrations".to_owned()),
+        "the engine migrated although nobody read its output"
+    );
+    db.close().await.ok();
+    test_db.drop_database().await;
 }
