@@ -376,25 +376,32 @@ pub(crate) fn schema_catalog(backend: DbBackend) -> Statement {
 
 /// One statement reading every row of `tables` (version tables, and the progress table among
 /// them) as rows `t` table, `k` key (the version; for the progress table the namespace) and
-/// `v` the line describing the row.
-pub(crate) fn read_all_rows(tables: &[String]) -> SelectStatement {
+/// `v` the line describing the row. Where DDL is transactional (the runner compares whole
+/// segments there, and never adds its own rows to a snapshot), a version table comes as one
+/// row: its versions, sorted and joined, so that the database does the work and the reading
+/// stays one row per chain.
+pub(crate) fn read_all_rows(backend: DbBackend, tables: &[String]) -> SelectStatement {
+    let aggregate = match backend {
+        DbBackend::Sqlite => Some("coalesce(group_concat(version, ',' ORDER BY version), '')"),
+        DbBackend::Postgres => Some("coalesce(string_agg(version, ',' ORDER BY version), '')"),
+        _ => None,
+    };
     let mut selects = tables.iter().map(|table| {
         let literal = Expr::val(table.as_str());
-        if table == PROGRESS_TABLE {
-            Query::select()
-                .expr_as(literal, Alias::new("t"))
+        let mut select = Query::select();
+        select.expr_as(literal.clone(), Alias::new("t"));
+        match aggregate {
+            _ if table == PROGRESS_TABLE => select
                 .expr_as(Expr::col(Alias::new("namespace")), Alias::new("k"))
-                .expr_as(Expr::col(Alias::new("version")), Alias::new("v"))
-                .from(Alias::new(table.as_str()))
-                .to_owned()
-        } else {
-            Query::select()
-                .expr_as(literal, Alias::new("t"))
+                .expr_as(Expr::col(Alias::new("version")), Alias::new("v")),
+            Some(joined) => select
+                .expr_as(literal, Alias::new("k"))
+                .expr_as(Expr::cust(joined), Alias::new("v")),
+            None => select
                 .expr_as(Expr::col(Alias::new("version")), Alias::new("k"))
-                .expr_as(Expr::col(Alias::new("version")), Alias::new("v"))
-                .from(Alias::new(table.as_str()))
-                .to_owned()
-        }
+                .expr_as(Expr::col(Alias::new("version")), Alias::new("v")),
+        };
+        select.from(Alias::new(table.as_str())).to_owned()
     });
     let mut query = selects.next().expect("at least one table");
     for select in selects {

@@ -32,6 +32,21 @@ pub fn out(text: &str) {
         .and_then(|()| stdout.flush());
 }
 
+/// `path` made absolute against the current directory (as it is when that fails).
+fn absolute(path: &std::path::Path) -> std::path::PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// The database a URL names, for the line a binary prints before it starts: the URL without
+/// its password, and for an SQLite file the absolute path of the file.
+pub fn describe_database(url: &str) -> String {
+    let shown = crate::redact_url(url);
+    match crate::sqlite_file(url) {
+        Some(file) => format!("{shown} (file {})", absolute(&file).display()),
+        None => shown,
+    }
+}
+
 /// Where the engine keeps its data when no `DATABASE_URL` is given: an SQLite file in the
 /// working directory, created on first run.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://engine.db?mode=rwc";
@@ -39,24 +54,46 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://engine.db?mode=rwc";
 /// How to reach the database, as sea-orm-migration's CLI takes it.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DatabaseArgs {
-    /// Database URL: sqlite://FILE?mode=rwc, postgres://USER@HOST/DB or mysql://USER@HOST/DB
+    /// Database URL: sqlite://FILE?mode=rwc (relative to the current directory),
+    /// postgres://USER@HOST/DB or mysql://USER@HOST/DB; default: DATABASE_URL, else
+    /// sqlite://engine.db?mode=rwc. `check` and `autogenerate` never use DATABASE_URL: given
+    /// here, a PostgreSQL or MySQL server to make their scratch databases on
     #[arg(
         short = 'u',
         long,
         env = "DATABASE_URL",
         default_value = DEFAULT_DATABASE_URL,
         global = true,
-        hide_env_values = true
+        hide_env = true,
+        hide_default_value = true
     )]
     pub database_url: String,
 
-    /// Seconds to wait for the database connection before giving up
-    #[arg(long, value_name = "SECONDS", default_value_t = 10, global = true)]
+    /// Seconds to wait for the database connection before giving up (at least 1)
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 10,
+        global = true,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
     pub connect_timeout: u64,
 
     /// Seconds to wait for the migration lock while another engine holds it
     #[arg(long, value_name = "SECONDS", default_value_t = 300, global = true)]
     pub lock_timeout: u64,
+
+    /// Seconds a migration statement may wait for a table lock before it gives up (and the
+    /// migration fails, rolled back where the backend can), so that a deploy never stalls the
+    /// application behind a long transaction; 0: wait without limit
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "DDL_LOCK_TIMEOUT",
+        default_value_t = 10,
+        global = true
+    )]
+    pub ddl_lock_timeout: u64,
 
     /// Whether --database-url was given on the command line (not taken from DATABASE_URL or
     /// the default): `check` and `autogenerate` use a server only when asked to explicitly.
@@ -85,6 +122,11 @@ impl DatabaseArgs {
         Duration::from_secs(self.connect_timeout)
     }
 
+    /// The DDL lock timeout (`None`: without limit).
+    pub fn ddl_lock_timeout(&self) -> Option<Duration> {
+        (self.ddl_lock_timeout > 0).then(|| Duration::from_secs(self.ddl_lock_timeout))
+    }
+
     /// The lock timeout as a duration.
     pub fn lock_timeout(&self) -> Duration {
         Duration::from_secs(self.lock_timeout)
@@ -95,6 +137,7 @@ impl DatabaseArgs {
         crate::StartupOptions {
             connect_timeout: self.timeout(),
             lock_timeout: self.lock_timeout(),
+            ddl_lock_timeout: self.ddl_lock_timeout(),
         }
     }
 }
@@ -241,6 +284,7 @@ fn failure_report(
     out: &mut String,
     namespace: &str,
     migration: &str,
+    direction: &str,
     rolled_back: Option<bool>,
     applied: &[crate::AppliedMigration],
 ) {
@@ -258,6 +302,18 @@ fn failure_report(
             );
         }
         None => {}
+    }
+    if direction == "down" {
+        // a rollback acts on one chain: what it did before the failure stays rolled back
+        if applied.is_empty() {
+            out.push_str("\n  nothing was rolled back before the failure");
+        } else {
+            out.push_str("\n  rolled back (and committed) before the failure:");
+            for a in applied {
+                let _ = write!(out, "\n    {} {}", a.namespace, a.migration);
+            }
+        }
+        return;
     }
     if applied.is_empty() {
         out.push_str("\n  nothing was committed before the failure");
@@ -282,6 +338,7 @@ pub fn format_error(error: &Error) -> String {
         Error::MigrationFailed {
             namespace,
             migration,
+            direction,
             rolled_back,
             applied,
             ..
@@ -289,16 +346,25 @@ pub fn format_error(error: &Error) -> String {
         | Error::MigrationPanicked {
             namespace,
             migration,
+            direction,
             rolled_back,
             applied,
             ..
-        } => failure_report(&mut out, namespace, migration, Some(*rolled_back), applied),
+        } => failure_report(
+            &mut out,
+            namespace,
+            migration,
+            direction,
+            Some(*rolled_back),
+            applied,
+        ),
         Error::Trespass(t) => {
             let rolled_back = t.left_behind.is_some().then_some(false);
             failure_report(
                 &mut out,
                 &t.namespace,
                 &t.migration,
+                t.direction,
                 rolled_back,
                 &t.applied,
             );
@@ -359,9 +425,9 @@ pub enum MigrateCommand {
         #[arg(short = 'n', long, visible_alias = "num", default_value_t = 1)]
         steps: u32,
     },
-    /// DANGEROUS: drop one chain's tables and version table, then apply the chain again.
-    /// Only that chain's tables are dropped (`ext_{ns}_*`; for the engine, the tables without
-    /// the ext_ prefix)
+    /// DANGEROUS: drop everything one chain owns (tables, views, types, functions,
+    /// sequences, its version table), then apply the chain again. Nothing outside the chain
+    /// is dropped (`ext_{ns}_*`; for the engine, the names without the ext_ prefix)
     Fresh {
         /// The chain: `engine` or a workflow project's namespace
         #[arg(long)]
@@ -370,7 +436,8 @@ pub enum MigrateCommand {
         #[arg(long)]
         all: bool,
     },
-    /// DANGEROUS: roll back every applied migration of one chain, then drop its version table
+    /// DANGEROUS: roll back every applied migration of one chain, then drop what its downs
+    /// left behind and its version table
     Reset {
         /// The chain: `engine` or a workflow project's namespace
         #[arg(long)]
@@ -380,7 +447,9 @@ pub enum MigrateCommand {
         all: bool,
     },
     /// Settle a migration that did not finish (after a crash, or a failure on MySQL): after
-    /// checking the schema, record it as applied or as not applied
+    /// checking the schema, record it as applied or as not applied. With --rolled-back it
+    /// also forgets a migration whose code was removed
+    #[command(group = clap::ArgGroup::new("outcome").required(true).args(["applied", "rolled_back"]))]
     Resolve {
         /// The chain: `engine` or a workflow project's namespace
         #[arg(long)]
@@ -388,11 +457,7 @@ pub enum MigrateCommand {
         /// The migration, e.g. m20260201_000001_create_requests
         migration: String,
         /// It completed: record it as applied
-        #[arg(
-            long,
-            conflicts_with = "rolled_back",
-            required_unless_present = "rolled_back"
-        )]
+        #[arg(long)]
         applied: bool,
         /// Nothing of it remains: record it as not applied
         #[arg(long)]
@@ -421,7 +486,8 @@ pub enum MigrateCommand {
         #[arg(long, hide = true)]
         module: Option<String>,
     },
-    /// Roll back every applied migration of one chain, then apply them all again
+    /// DANGEROUS: roll back every applied migration of one chain (its data goes with it),
+    /// drop what the downs left behind, then apply them all again
     Refresh {
         /// The chain: `engine` or a workflow project's namespace
         #[arg(long)]
@@ -502,6 +568,17 @@ pub async fn run_migrate(
             known: registry.namespaces(),
         })
     };
+    // a wrong command line is told before anything is opened (or created)
+    if matches!(
+        command,
+        MigrateCommand::Down { .. }
+            | MigrateCommand::Fresh { .. }
+            | MigrateCommand::Reset { .. }
+            | MigrateCommand::Refresh { .. }
+            | MigrateCommand::Resolve { .. }
+    ) {
+        required()?;
+    }
     match &command {
         MigrateCommand::Check { .. } => {
             return check(registry, namespace.as_deref(), &database.scratch_server()).await;
@@ -519,7 +596,22 @@ pub async fn run_migrate(
         }
         _ => {}
     }
-    let db = crate::connect(&database.database_url, database.timeout()).await?;
+    let url = match &command {
+        // reads only: an SQLite file is opened read-only, and a missing one is not created
+        MigrateCommand::Status { .. } => match crate::read_only(&database.database_url) {
+            crate::ReadOnly::Open(url) => url,
+            crate::ReadOnly::Missing(file) => {
+                eprintln!(
+                    "warning: there is no database at {}: nothing is applied yet (status \
+                     creates nothing)",
+                    absolute(&file).display()
+                );
+                "sqlite::memory:".to_owned()
+            }
+        },
+        _ => database.database_url.clone(),
+    };
+    let db = crate::connect_with(&url, database.timeout(), database.ddl_lock_timeout()).await?;
     let held = match command {
         MigrateCommand::Status { .. } => None,
         _ => match crate::lock(&db, database.lock_timeout()).await {
@@ -664,10 +756,9 @@ async fn autogenerate(
         reason,
     };
     if !crate::valid_migration_name(name) {
-        return Err(fail(format!(
-            "migration name {name:?} is not a snake_case identifier: lowercase letters, digits \
-             and single underscores, starting with a letter (e.g. add_invoice_due_date)"
-        )));
+        return Err(Error::InvalidMigrationName {
+            name: name.to_owned(),
+        });
     }
     let chain = registry.get(namespace)?;
     let Some(dir) = chain.migration_crate_dir() else {
@@ -738,7 +829,11 @@ where
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
             eprintln!("{}", format_error(&e));
-            ExitCode::FAILURE
+            if e.is_usage() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Err(payload) => {
             eprintln!(
@@ -749,6 +844,69 @@ where
             ExitCode::FAILURE
         }
     }
+}
+
+/// The `migrate` commands as a workflow project's own binary shows them: about its one chain,
+/// without `--ns` (implied) and `--all` (the engine's), which stay accepted but hidden.
+fn for_one_chain(command: clap::Command, ns: &str) -> clap::Command {
+    let about = |name: &str| -> Option<String> {
+        Some(match name {
+            "status" => format!(
+                "List this chain's migrations (version table seaql_migrations_{ns}), each \
+                 applied or pending"
+            ),
+            "up" => "Apply this chain's pending migrations (the engine's own chain must be up \
+                     to date)"
+                .to_owned(),
+            "down" => {
+                "Roll back this chain's newest applied migrations (one unless --steps)".to_owned()
+            }
+            "fresh" => format!(
+                "DANGEROUS: drop everything this chain owns (ext_{ns}_* tables, views, types, \
+                 functions, sequences, and seaql_migrations_{ns}), then apply the chain again. \
+                 Nothing outside the chain is dropped"
+            ),
+            "reset" => "DANGEROUS: roll back every applied migration of this chain, then drop \
+                        what its downs left behind and its version table"
+                .to_owned(),
+            "refresh" => "DANGEROUS: roll back every applied migration of this chain (its data \
+                          goes with it), drop what the downs left behind, then apply them all \
+                          again"
+                .to_owned(),
+            "resolve" => "Settle a migration of this chain that did not finish (after a crash, \
+                          or a failure on MySQL): after checking the schema, record it as \
+                          applied or as not applied. With --rolled-back it also forgets a \
+                          migration whose code was removed"
+                .to_owned(),
+            "check" => "Compare this chain's entities with the schema its migrations produce, \
+                        on scratch databases (SQLite in memory, or on the server of an explicit \
+                        --database-url, whose own database is not touched). Exit 1 listing the \
+                        differences"
+                .to_owned(),
+            "autogenerate" => "Write a migration holding the difference between this chain's \
+                               entities and the schema its migrations produce, and add it to \
+                               its Migrator. Writes nothing when they agree"
+                .to_owned(),
+            _ => return None,
+        })
+    };
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .collect();
+    names.into_iter().fold(command, |command, name| {
+        command.mut_subcommand(&name, |mut sub| {
+            if let Some(text) = about(&name) {
+                sub = sub.about(text);
+            }
+            for hidden in ["ns", "all"] {
+                if sub.get_arguments().any(|a| a.get_id() == hidden) {
+                    sub = sub.mut_arg(hidden, |a| a.hide(true));
+                }
+            }
+            sub
+        })
+    })
 }
 
 /// The command line of a workflow project's own migration binary.
@@ -762,25 +920,57 @@ pub struct WorkflowCli {
 }
 
 /// The whole `main` of a workflow project's migration binary: parses the command line and
-/// runs the command on the project's own chain.
+/// runs the command on the project's own chain. `version` is the project crate's own
+/// (`env!("CARGO_PKG_VERSION")`); `--version` shows it with the engine version it pins.
 ///
 /// ```no_run
 /// fn main() -> std::process::ExitCode {
 ///     # let registry = || -> Result<chainkit::Registry, chainkit::Error> { unimplemented!() };
-///     chainkit::cli::workflow_main("ext-billing-migration", "billing", registry())
+///     chainkit::cli::workflow_main(
+///         "ext-billing-migration",
+///         env!("CARGO_PKG_VERSION"),
+///         "billing",
+///         registry(),
+///     )
 /// }
 /// ```
 pub fn workflow_main(
     bin: &'static str,
+    version: &'static str,
     namespace: &str,
     registry: Result<Registry, Error>,
 ) -> ExitCode {
     use clap::{CommandFactory, FromArgMatches};
+    // once per process
+    let version: &'static str =
+        Box::leak(format!("{version} (engine {})", crate::ENGINE_VERSION).into_boxed_str());
     let about = format!(
         "Migrations of workflow project `{namespace}`: tables ext_{namespace}_*, version table \
-         seaql_migrations_{namespace}. Acts on this chain only."
+         seaql_migrations_{namespace}. Acts on this chain only; `engine migrate` acts on every \
+         chain."
     );
-    let matches = WorkflowCli::command().name(bin).about(about).get_matches();
+    let mut command = for_one_chain(
+        WorkflowCli::command()
+            .name(bin)
+            .bin_name(bin)
+            .version(version)
+            .about(about),
+        namespace,
+    );
+    let matches = command.clone().get_matches();
+    if let Some((sub, args)) = matches.subcommand()
+        && args.try_get_one::<bool>("all").ok().flatten() == Some(&true)
+    {
+        command
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!(
+                    "`{sub} --all` acts on every chain: run it as `engine migrate {sub} --ns \
+                     engine --all`; this binary acts on namespace {namespace:?} only"
+                ),
+            )
+            .exit();
+    }
     let mut cli = match WorkflowCli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),

@@ -359,10 +359,12 @@ fn fk_body(name: &str, table: &str, key: &ForeignKeyModel) -> String {
     out
 }
 
-/// The name an index is created with: its own, unless the database made it up (for a
-/// UNIQUE constraint, say).
+/// The name an index is created with: its own, unless the database or SeaORM made it up (a
+/// UNIQUE constraint's, SeaORM's `idx-{table}-{column}` for an `indexed` attribute): those get
+/// the project's convention, `idx_{table}_{columns}` (`uq_…` when unique).
 fn index_name(table: &str, index: &IndexModel) -> String {
     let generated = index.name.starts_with("sqlite_autoindex")
+        || index.name.starts_with(&format!("idx-{table}-"))
         || index.name.ends_with("_key")
         || index.name.chars().all(|c| c.is_ascii_digit());
     if generated || index.name.is_empty() {

@@ -2,21 +2,51 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 
 use crate::error::Error;
+use crate::redact::{redact_url, scrub};
 
 /// How long connecting may take before giving up, unless told otherwise.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Opens a single-connection pool for running migrations.
+/// Opens a single-connection pool for running migrations, whose statements wait at most
+/// [`DEFAULT_DDL_LOCK_TIMEOUT`](crate::DEFAULT_DDL_LOCK_TIMEOUT) for a lock.
 ///
 /// One connection keeps the whole run on one database session, so that a session-level lock
 /// and the run's transactions share it, and an in-memory SQLite database stays one database.
 ///
 /// # Errors
-/// [`Error::Connect`] with the URL's password masked.
+/// [`Error::Connect`] with the URL's secrets masked; at once when the port refuses or the host
+/// is unknown.
 pub async fn connect(url: &str, timeout: Duration) -> Result<DatabaseConnection, Error> {
+    connect_with(
+        url,
+        timeout,
+        Some(crate::lock_wait::DEFAULT_DDL_LOCK_TIMEOUT),
+    )
+    .await
+}
+
+/// [`connect`], with statements waiting at most `ddl_lock_timeout` for a table lock (`None`:
+/// without limit): PostgreSQL's `lock_timeout`, MySQL's `lock_wait_timeout` and
+/// `innodb_lock_wait_timeout`, SQLite's busy timeout, for the session's whole life.
+///
+/// # Errors
+/// As [`connect`].
+pub async fn connect_with(
+    url: &str,
+    timeout: Duration,
+    ddl_lock_timeout: Option<Duration>,
+) -> Result<DatabaseConnection, Error> {
+    open(url, timeout, ddl_lock_timeout).await
+}
+
+async fn open(
+    url: &str,
+    timeout: Duration,
+    ddl_lock_timeout: Option<Duration>,
+) -> Result<DatabaseConnection, Error> {
     let fail = |message: String| Error::Connect {
         url: redact_url(url),
         message: scrub(&message, url),
@@ -38,6 +68,25 @@ pub async fn connect(url: &str, timeout: Duration) -> Result<DatabaseConnection,
         .test_before_acquire(false)
         .set_application_name(format!("chainkit migrate (pid {})", std::process::id()))
         .sqlx_logging(false);
+    let lock_ms = ddl_lock_timeout.map_or(0, |t| t.as_millis().max(1));
+    options.map_sqlx_postgres_opts(move |o| o.options([("lock_timeout", lock_ms.to_string())]));
+    options.map_sqlx_sqlite_opts(move |o| {
+        o.busy_timeout(ddl_lock_timeout.unwrap_or(Duration::from_secs(i32::MAX as u64 / 1000)))
+    });
+    if url.starts_with("mysql") || url.starts_with("mariadb") {
+        // sqlx runs only static statements here; one short string per connection
+        let sql: &'static str = Box::leak(
+            crate::lock_wait::set_timeout_sql(DbBackend::MySql, ddl_lock_timeout).into_boxed_str(),
+        );
+        options.map_sqlx_mysql_pool_opts(move |o| {
+            o.after_connect(move |conn, _| {
+                Box::pin(async move {
+                    use sea_orm::sqlx::Executor as _;
+                    conn.execute(sql).await.map(|_| ())
+                })
+            })
+        });
+    }
     if url.contains(":memory:") || url.contains("mode=memory") {
         // the database lives as long as its one connection: never let the pool close it
         options.idle_timeout(None).max_lifetime(None);
@@ -48,6 +97,11 @@ pub async fn connect(url: &str, timeout: Duration) -> Result<DatabaseConnection,
             timeout.as_secs()
         ))
     };
+    // a refused port or an unknown host is known at once: say so, rather than let the pool
+    // retry until the timeout and blame the timeout
+    if let Some((host, port)) = server_address(url) {
+        reachable(&host, port, timeout).await.map_err(fail)?;
+    }
     match tokio::time::timeout(timeout + Duration::from_secs(1), Database::connect(options)).await {
         Ok(Ok(db)) => Ok(db),
         Ok(Err(e)) => {
@@ -63,10 +117,97 @@ pub async fn connect(url: &str, timeout: Duration) -> Result<DatabaseConnection,
                 Some((head, line)) if line.chars().all(|c| c.is_ascii_digit()) => head,
                 _ => message,
             };
-            Err(fail(message.to_owned()))
+            Err(fail(explain(message)))
         }
         Err(_) => Err(no_answer()),
     }
+}
+
+/// The host and TCP port a PostgreSQL or MySQL URL connects to (with the default port), when
+/// it connects over TCP; `None` for SQLite and Unix sockets.
+fn server_address(url: &str) -> Option<(String, u16)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let default = match scheme {
+        "postgres" | "postgresql" => 5432,
+        "mysql" | "mariadb" => 3306,
+        _ => return None,
+    };
+    let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if query
+        .split('&')
+        .any(|p| p.starts_with("host=") || p.starts_with("socket="))
+    {
+        return None;
+    }
+    let authority = before_query.split('/').next().unwrap_or_default();
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
+    };
+    if host.is_empty() || host.starts_with('/') || host.starts_with('%') {
+        return None;
+    }
+    let port = match port {
+        Some(p) => p.parse().ok()?,
+        None => default,
+    };
+    Some((host.to_owned(), port))
+}
+
+/// Whether a TCP connection to `host:port` can be opened within `timeout`; the cause when the
+/// answer is a clear no (the name does not resolve, every address refuses).
+async fn reachable(host: &str, port: u16, timeout: Duration) -> Result<(), String> {
+    let addresses: Vec<std::net::SocketAddr> =
+        match tokio::time::timeout(timeout, tokio::net::lookup_host((host, port))).await {
+            Ok(Ok(found)) => found.collect(),
+            Ok(Err(e)) => return Err(format!("unknown host {host:?}: {e}")),
+            // let the driver try, and tell its own story
+            Err(_) => return Ok(()),
+        };
+    let mut refused = Vec::new();
+    for address in &addresses {
+        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(address)).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                refused.push(address.to_string());
+            }
+            // unreachable, timed out, anything else: the driver's attempt says more
+            _ => return Ok(()),
+        }
+    }
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "connection refused at {}: is the server running, and listening on port {port}?",
+        refused.join(", ")
+    ))
+}
+
+/// A driver's connection error with its cause named first, where it is one operators meet.
+fn explain(message: &str) -> String {
+    let lower = message.to_ascii_lowercase();
+    let cause = if lower.contains("password authentication failed")
+        || lower.contains("access denied for user")
+        || (lower.contains("role") && lower.contains("does not exist"))
+    {
+        "authentication failed"
+    } else if lower.contains("unknown database")
+        || (lower.contains("database") && lower.contains("does not exist"))
+    {
+        "the database does not exist (the engine creates tables, not databases)"
+    } else if lower.contains("tls") || lower.contains("ssl") {
+        "TLS"
+    } else {
+        return message.to_owned();
+    };
+    format!("{cause}: {message}")
 }
 
 /// `url` with its database path replaced by `database`.
@@ -99,40 +240,41 @@ pub fn is_in_memory(url: &str) -> bool {
     path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory")
 }
 
-/// The URL with any password replaced by `***`: `postgres://app:***@db/prod`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            if userinfo.contains(':') {
-                format!("{scheme}://{user}:***@{host}{tail}")
-            } else {
-                url.to_owned()
-            }
-        }
-        None => url.to_owned(),
+/// The file an SQLite URL names (`sqlite://engine.db?mode=rwc` -> `engine.db`, relative to the
+/// current directory); `None` for other backends and in-memory databases.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    if is_in_memory(url) {
+        return None;
     }
+    let rest = url.strip_prefix("sqlite:")?;
+    let path = rest.split_once('?').map_or(rest, |(p, _)| p);
+    Some(std::path::PathBuf::from(path.trim_start_matches("//")))
 }
 
-/// Removes the URL's password from a driver message, should the driver repeat it.
-fn scrub(message: &str, url: &str) -> String {
-    let password = url
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split(['/', '?']).next())
-        .and_then(|auth| auth.rsplit_once('@'))
-        .and_then(|(userinfo, _)| userinfo.split_once(':'))
-        .map(|(_, p)| p)
-        .filter(|p| !p.is_empty());
-    let one_line = message.replace('\n', " ");
-    match password {
-        Some(p) => one_line.replace(p, "***"),
-        None => one_line,
+/// How a command that only reads opens the database of `url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadOnly {
+    /// Open this URL: the server's as given, an SQLite file opened read-only (`mode=ro`).
+    Open(String),
+    /// The SQLite file does not exist: there is nothing to read, and nothing may be created.
+    Missing(std::path::PathBuf),
+}
+
+/// How to open `url` for a command that must not create or change anything.
+pub fn read_only(url: &str) -> ReadOnly {
+    let Some(file) = sqlite_file(url) else {
+        return ReadOnly::Open(url.to_owned());
+    };
+    if !file.exists() {
+        return ReadOnly::Missing(file);
     }
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut params: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("mode="))
+        .collect();
+    params.push("mode=ro");
+    ReadOnly::Open(format!("{base}?{}", params.join("&")))
 }
 
 #[cfg(test)]
@@ -140,20 +282,64 @@ mod tests {
     use super::*;
 
     #[test]
-    fn passwords_are_masked_in_urls() {
-        assert_eq!(
-            redact_url("postgres://app:s3cret@db:5432/prod?sslmode=require"),
-            "postgres://app:***@db:5432/prod?sslmode=require"
+    fn the_tcp_address_of_a_server_url_is_found() {
+        let cases: &[(&str, Option<(&str, u16)>)] = &[
+            (
+                "postgres://bob@127.0.0.1:1/x?password=s",
+                Some(("127.0.0.1", 1)),
+            ),
+            ("postgres://bob:pw@db.example/x", Some(("db.example", 5432))),
+            ("mysql://root@127.0.0.1/test", Some(("127.0.0.1", 3306))),
+            ("mysql://u:p@[::1]:3307/x", Some(("::1", 3307))),
+            ("postgres:///x?host=/var/run/postgresql", None),
+            ("postgres://%2Fvar%2Frun%2Fpostgresql/x", None),
+            ("sqlite://engine.db?mode=rwc", None),
+            ("postgres://h:notaport/x", None),
+        ];
+        for (url, expected) in cases {
+            let found = server_address(url);
+            assert_eq!(
+                found.as_ref().map(|(h, p)| (h.as_str(), *p)),
+                *expected,
+                "{url}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_port_is_told_at_once_and_an_unknown_host_by_name() {
+        let started = std::time::Instant::now();
+        let err = connect("postgres://bob@127.0.0.1:1/x", Duration::from_secs(10))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(started.elapsed() < Duration::from_secs(2), "{err}");
+        assert!(err.contains("connection refused at 127.0.0.1:1"), "{err}");
+        let err = connect("mysql://bob@no-such-host.invalid/x", Duration::from_secs(5))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown host \"no-such-host.invalid\""),
+            "{err}"
         );
-        assert_eq!(
-            redact_url("mysql://root@127.0.0.1/test"),
-            "mysql://root@127.0.0.1/test"
+    }
+
+    #[test]
+    fn driver_errors_name_their_cause_first() {
+        assert!(
+            explain("password authentication failed for user \"bob\"")
+                .starts_with("authentication failed: ")
         );
-        assert_eq!(
-            redact_url("sqlite://engine.db?mode=rwc"),
-            "sqlite://engine.db?mode=rwc"
+        assert!(
+            explain("Access denied for user 'bob'@'localhost' (using password: YES)")
+                .starts_with("authentication failed: ")
         );
-        assert_eq!(redact_url("postgres://a:p@ss@h/d"), "postgres://a:***@h/d");
+        assert!(explain("Unknown database 'nosuchdb'").starts_with("the database does not exist"));
+        assert!(
+            explain("database \"x\" does not exist").starts_with("the database does not exist")
+        );
+        assert_eq!(explain("something else"), "something else");
     }
 
     #[test]
@@ -176,13 +362,33 @@ mod tests {
     }
 
     #[test]
-    fn passwords_are_scrubbed_from_driver_messages() {
+    fn read_only_commands_open_an_sqlite_file_read_only_and_never_create_one() {
+        let dir = std::env::temp_dir().join(format!("chainkit-ro-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("engine.db");
+        let url = format!("sqlite://{}?mode=rwc", file.display());
+        assert_eq!(read_only(&url), ReadOnly::Missing(file.clone()));
+        std::fs::write(&file, b"").unwrap();
         assert_eq!(
-            scrub(
-                "bad password s3cret\nfor app",
-                "postgres://app:s3cret@db/prod"
-            ),
-            "bad password *** for app"
+            read_only(&url),
+            ReadOnly::Open(format!("sqlite://{}?mode=ro", file.display()))
         );
+        assert_eq!(
+            read_only(&format!("sqlite:{}", file.display())),
+            ReadOnly::Open(format!("sqlite:{}?mode=ro", file.display()))
+        );
+        std::fs::remove_dir_all(&dir).ok();
+        let pg = "postgres://u@h/db";
+        assert_eq!(read_only(pg), ReadOnly::Open(pg.to_owned()));
+        assert_eq!(
+            read_only("sqlite::memory:"),
+            ReadOnly::Open("sqlite::memory:".to_owned())
+        );
+        assert_eq!(
+            sqlite_file("sqlite://engine.db?mode=rwc"),
+            Some("engine.db".into())
+        );
+        assert_eq!(sqlite_file("sqlite:///var/x.db"), Some("/var/x.db".into()));
+        assert_eq!(sqlite_file("mysql://h/x"), None);
     }
 }

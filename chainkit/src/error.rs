@@ -104,6 +104,15 @@ pub enum Error {
         /// the registered namespaces
         known: Vec<String>,
     },
+    /// A migration name given on the command line is not a snake_case identifier.
+    #[error(
+        "migration name {name:?} is not a snake_case identifier: lowercase letters, digits and \
+         single underscores, starting with a letter (e.g. add_invoice_due_date)"
+    )]
+    InvalidMigrationName {
+        /// what was given
+        name: String,
+    },
     /// A workflow project's own binary was asked to act on another chain.
     #[error(
         "this binary manages namespace {own:?} only, not {asked:?}; use the engine's `engine migrate` for other chains"
@@ -247,8 +256,9 @@ pub enum Error {
     /// A migration failed. Migrations applied before it in the same run stay applied and are
     /// listed in `applied`.
     #[error(
-        "namespace {namespace:?}: migration {migration} ({direction}): {}",
-        db_message(source)
+        "namespace {namespace:?}: migration {migration} ({direction}): {}{}",
+        db_message(source),
+        hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default()
     )]
     MigrationFailed {
         /// the chain
@@ -264,6 +274,9 @@ pub enum Error {
         /// the database's error
         #[source]
         source: Box<DbErr>,
+        /// what else is known: for a statement that gave up waiting for a lock, how long it
+        /// waited, on which table, and who holds it where the database tells
+        hint: Option<Box<str>>,
     },
     /// A migration panicked. It counts as failed: what the run did before it stays, and it is
     /// rolled back where the backend can.
@@ -364,6 +377,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the command line itself was wrong (a missing or unknown `--ns`, another
+    /// project's namespace): the binaries exit with 2 for these, as for any usage error.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            Self::NamespaceRequired { .. }
+                | Self::ForeignNamespace { .. }
+                | Self::UnknownNamespace { .. }
+                | Self::InvalidMigrationName { .. }
+        )
+    }
+
     /// Migrations applied by the failed run before it failed (empty for other errors).
     pub fn applied(&self) -> &[AppliedMigration] {
         match self {
@@ -399,6 +424,8 @@ pub struct Trespass {
     pub namespace: String,
     /// the migration
     pub migration: String,
+    /// `up` or `down`
+    pub direction: &'static str,
     /// the chain's scope, as `ext_billing_*`
     pub scope: String,
     /// the objects outside the scope it changed

@@ -21,10 +21,12 @@ mod drift;
 mod entities;
 mod error;
 mod lock;
+mod lock_wait;
 mod namespace;
 mod ops;
 mod panics;
 mod rebuild;
+mod redact;
 mod registry;
 mod runner;
 mod schema;
@@ -43,11 +45,14 @@ pub use chain::Chain;
 pub use codegen::{
     GeneratedMigration, generate, migration_module, valid_migration_name, write_migration,
 };
-pub use connect::{DEFAULT_CONNECT_TIMEOUT, connect, is_in_memory, redact_url};
+pub use connect::{
+    DEFAULT_CONNECT_TIMEOUT, ReadOnly, connect, connect_with, is_in_memory, read_only, sqlite_file,
+};
 pub use drift::{Change, Drift, ScratchServer, diff, drift};
 pub use entities::Entities;
 pub use error::{AppliedMigration, Error, Trespass};
 pub use lock::{DEFAULT_LOCK_TIMEOUT, MigrationLock, lock};
+pub use lock_wait::{DEFAULT_DDL_LOCK_TIMEOUT, wait_for_locks};
 pub use namespace::{
     ENGINE_NAMESPACE, ENGINE_VERSION_TABLE, MAX_IDENTIFIER_LEN, MAX_NAMESPACE_LEN, Namespace,
     NamespaceRule, check_namespace, table_prefix, version_table,
@@ -55,6 +60,7 @@ pub use namespace::{
 pub use ops::{Resolution, ScopedReport, down, fresh, refresh, reset, resolve, up};
 pub use panics::install_hook as install_panic_hook;
 pub use rebuild::rebuild_sqlite_table;
+pub use redact::redact_url;
 pub use registry::{Registry, run_order};
 pub use runner::RunReport;
 pub use schema::{ChangeKind, ObjectChange, ObjectKey, ObjectKind, Snapshot, snapshot};
@@ -85,6 +91,8 @@ pub struct StartupOptions {
     pub connect_timeout: Duration,
     /// How long to wait for the migration lock while another engine holds it.
     pub lock_timeout: Duration,
+    /// How long a migration statement may wait for a table lock (`None`: without limit).
+    pub ddl_lock_timeout: Option<Duration>,
 }
 
 impl Default for StartupOptions {
@@ -92,6 +100,7 @@ impl Default for StartupOptions {
         Self {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            ddl_lock_timeout: Some(DEFAULT_DDL_LOCK_TIMEOUT),
         }
     }
 }
@@ -115,7 +124,7 @@ pub async fn startup(
     registry: &Registry,
     options: &StartupOptions,
 ) -> Result<RunReport, Error> {
-    let db = connect(url, options.connect_timeout).await?;
+    let db = connect_with(url, options.connect_timeout, options.ddl_lock_timeout).await?;
     let result = migrate_with(&db, registry, options.lock_timeout).await;
     db.close().await.ok();
     result

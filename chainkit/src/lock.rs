@@ -40,6 +40,49 @@ enum Held {
     Nothing,
 }
 
+/// Why the migration lock cannot be trusted on the server whose version string is `version`:
+/// some servers that speak PostgreSQL's or MySQL's protocol accept the lock functions but do
+/// not lock (every session "gets" the lock), so several engines would migrate at once.
+pub(crate) fn untrusted_lock(version: &str) -> Option<String> {
+    if version.contains("CockroachDB") {
+        return Some(
+            "CockroachDB's pg_try_advisory_lock is a stub that locks nothing (session-level \
+             advisory locks are not implemented there)"
+                .to_owned(),
+        );
+    }
+    if let Some(at) = version.find("-TiDB-v") {
+        let release = &version[at + "-TiDB-v".len()..];
+        let mut numbers = release
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse::<u32>().ok());
+        let (major, minor) = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+        if (major, minor) < (5, 3) {
+            return Some(format!(
+                "TiDB before 5.3 treats GET_LOCK as a no-op function (this is TiDB {release})"
+            ));
+        }
+    }
+    None
+}
+
+/// Refuses to go on when the server's version string (column `v` of the lock statement) names
+/// a server whose lock does not lock.
+fn trust_server(row: Option<&sea_orm::QueryResult>) -> Result<(), Error> {
+    let version: String = row
+        .and_then(|r| r.try_get::<String>("", "v").ok())
+        .unwrap_or_default();
+    match untrusted_lock(&version) {
+        Some(reason) => Err(Error::Lock {
+            message: format!(
+                "refusing to migrate without a real lock: {reason}; the server says {version:?}. \
+                 Supported: PostgreSQL, MySQL, MariaDB, SQLite"
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 fn lock_failed(what: &str) -> impl FnOnce(sea_orm::DbErr) -> Error + '_ {
     move |e| Error::db(format!("migration lock: {what}"))(e)
 }
@@ -62,11 +105,12 @@ pub async fn lock(db: &DatabaseConnection, timeout: Duration) -> Result<Migratio
                 let row = db
                     .query_one_raw(Statement::from_sql_and_values(
                         backend,
-                        "SELECT pg_try_advisory_lock($1) AS ok",
+                        "SELECT pg_try_advisory_lock($1) AS ok, version() AS v",
                         [PG_LOCK_KEY.into()],
                     ))
                     .await
                     .map_err(lock_failed("pg_try_advisory_lock"))?;
+                trust_server(row.as_ref())?;
                 row.map(|r| r.try_get::<bool>("", "ok"))
                     .transpose()
                     .map_err(lock_failed("pg_try_advisory_lock"))?
@@ -77,10 +121,12 @@ pub async fn lock(db: &DatabaseConnection, timeout: Duration) -> Result<Migratio
                 let row = db
                     .query_one_raw(Statement::from_string(
                         backend,
-                        "SELECT GET_LOCK(CONCAT('chainkit_migrate:', DATABASE()), 0) AS ok",
+                        "SELECT GET_LOCK(CONCAT('chainkit_migrate:', DATABASE()), 0) AS ok, \
+                         VERSION() AS v",
                     ))
                     .await
                     .map_err(lock_failed("GET_LOCK"))?;
+                trust_server(row.as_ref())?;
                 let ok: Option<i64> = row
                     .map(|r| r.try_get::<Option<i64>>("", "ok"))
                     .transpose()
@@ -269,5 +315,34 @@ impl MigrationLock {
             Held::Nothing => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod trust_tests {
+    use super::untrusted_lock;
+
+    #[test]
+    fn servers_whose_lock_does_not_lock_are_recognised_by_their_version_string() {
+        for untrusted in [
+            "CockroachDB CCL v23.1.11 (x86_64-pc-linux-gnu, built 2023/09/27 01:53:43, go1.19.10)",
+            "CockroachDB CCL v25.2.0 (aarch64-unknown-linux-gnu, built 2025/05/12, go1.23.7)",
+            "5.7.25-TiDB-v4.0.16",
+            "5.7.25-TiDB-v5.2.1",
+        ] {
+            assert!(untrusted_lock(untrusted).is_some(), "{untrusted}");
+        }
+        for trusted in [
+            "PostgreSQL 15.20 (Debian 15.20-0+deb12u1) on x86_64-pc-linux-gnu, compiled by gcc (Debian 12.2.0-14+deb12u1) 12.2.0, 64-bit",
+            "PostgreSQL 17.2 on aarch64-apple-darwin23.6.0, compiled by Apple clang version 16.0.0, 64-bit",
+            "10.11.19-MariaDB-0+deb12u1",
+            "8.0.39",
+            "8.4.3-commercial",
+            "5.7.25-TiDB-v5.3.0",
+            "8.0.11-TiDB-v7.5.1",
+            "",
+        ] {
+            assert!(untrusted_lock(trusted).is_none(), "{trusted}");
+        }
     }
 }

@@ -38,6 +38,7 @@ use sea_orm_migration::{MigrationTrait, SchemaManager};
 use crate::backend;
 use crate::chain::Chain;
 use crate::error::{AppliedMigration, Error, Trespass};
+use crate::lock_wait;
 use crate::schema::{ObjectChange, Snapshot, snapshot};
 use crate::status::{
     ChainStatus, DbState, MigrationStatus, Read, Status, chain_status, read_state,
@@ -441,6 +442,16 @@ impl Run<'_> {
                 rolled_back,
                 applied,
                 source: Box::new(source),
+                hint: None,
+            },
+            Cause::Waited(source, hint) => Error::MigrationFailed {
+                namespace,
+                migration,
+                direction: self.direction.word(),
+                rolled_back,
+                applied,
+                source: Box::new(source),
+                hint: Some(hint.into_boxed_str()),
             },
             Cause::Panic(message) => Error::MigrationPanicked {
                 namespace,
@@ -463,6 +474,7 @@ impl Run<'_> {
         Error::Trespass(Box::new(Trespass {
             namespace: chain.namespace().to_owned(),
             migration: migration.to_owned(),
+            direction: self.direction.word(),
             scope: chain.scope().describe(),
             trespasses,
             left_behind,
@@ -503,24 +515,25 @@ impl Run<'_> {
             .begin()
             .await
             .map_err(Error::db("beginning a savepoint"))?;
-        let mut stack: Vec<(DatabaseTransaction, &str)> = Vec::new();
+        // one SQL savepoint per migration, nested in the one before: rolled back to on a
+        // failure, released all at once with the segment's (one statement, not one each)
+        let mut stack: Vec<(usize, &str)> = Vec::new();
         let mut failure: Option<(&str, Cause)> = None;
         let mut commit_after = false;
         let mut ran = 0;
-        for migration in migrations.iter().take(SEGMENT_LIMIT) {
+        for (i, migration) in migrations.iter().take(SEGMENT_LIMIT).enumerate() {
             let name = migration.name();
-            let parent = stack.last().map_or(&group, |s| &s.0);
-            let savepoint = match parent.begin().await {
-                Ok(s) => s,
-                Err(e) => {
-                    failure = Some((name, Cause::Db(e)));
-                    break;
-                }
-            };
+            if let Err(e) = group
+                .execute_unprepared(&savepoint_sql("SAVEPOINT", i))
+                .await
+            {
+                failure = Some((name, Cause::Db(e)));
+                break;
+            }
             ran += 1;
-            match run_and_record(&savepoint, self.direction, chain, migration.as_ref()).await {
+            match run_and_record(&group, self.direction, chain, migration.as_ref()).await {
                 Ok(Some(after)) => {
-                    stack.push((savepoint, name));
+                    stack.push((i, name));
                     // a type created here needs no commit; one that gained labels does
                     let added = after
                         .iter()
@@ -531,17 +544,20 @@ impl Run<'_> {
                         break;
                     }
                 }
-                Ok(None) => stack.push((savepoint, name)),
+                Ok(None) => stack.push((i, name)),
                 Err(cause) => {
-                    savepoint.rollback().await.ok();
-                    failure = Some((name, cause));
+                    if let Err(e) = rollback_to(&group, i).await {
+                        group.rollback().await.ok();
+                        return Err(e);
+                    }
+                    failure = Some((name, cause.explained(&group).await));
                     break;
                 }
             }
         }
         // one guard check for the segment; on a trespass, roll back from the newest until
         // the schema is clean: the last one rolled back trespassed
-        let mut after = snapshot(stack.last().map_or(&group, |s| &s.0)).await?;
+        let mut after = snapshot(&group).await?;
         let mut culprit: Option<(&str, Vec<ObjectChange>)> = None;
         loop {
             let found = before.trespasses(
@@ -553,22 +569,19 @@ impl Run<'_> {
             if found.is_empty() {
                 break;
             }
-            let Some((savepoint, name)) = stack.pop() else {
+            let Some((i, name)) = stack.pop() else {
                 // nothing of the chain's is left, yet the schema differs: give up the segment
                 group.rollback().await.ok();
                 return Err(self.trespass(chain, migrations[0].name(), found, None));
             };
-            savepoint.rollback().await.ok();
+            if let Err(e) = rollback_to(&group, i).await {
+                group.rollback().await.ok();
+                return Err(e);
+            }
             culprit = Some((name, found));
-            after = snapshot(stack.last().map_or(&group, |s| &s.0)).await?;
+            after = snapshot(&group).await?;
         }
         let kept: Vec<&str> = stack.iter().map(|s| s.1).collect();
-        while let Some((savepoint, name)) = stack.pop() {
-            savepoint
-                .commit()
-                .await
-                .map_err(|e| self.failed(chain, name, Cause::Db(e), false))?;
-        }
         group
             .commit()
             .await
@@ -627,11 +640,12 @@ impl Run<'_> {
         } else {
             run_migration(db, self.direction, migration).await
         };
-        let after = snapshot(db).await?;
         if let Err(cause) = outcome {
-            self.schema = Some(after);
+            let cause = cause.explained(db).await;
+            self.schema = Some(snapshot(db).await?);
             return Err(self.failed(chain, name, cause, false));
         }
+        let after = snapshot(db).await?;
         let found = before.trespasses(
             &after,
             &chain.scope(),
@@ -649,23 +663,55 @@ impl Run<'_> {
         db.execute(&backend::delete_progress(chain.namespace()))
             .await
             .map_err(|e| self.failed(chain, name, Cause::Db(e), false))?;
-        // the runner's own writes, which the snapshot was read before
-        self.schema = Some(
+        // the runner's own writes, which the snapshot was read before; where DDL is
+        // transactional the snapshot holds version rows joined (see `backend::read_all_rows`),
+        // and such a migration is rare: read it again there
+        self.schema = (!backend::transactional_ddl(self.backend)).then(|| {
             after
                 .with_version_row(chain.version_table(), name, self.direction == Direction::Up)
-                .without_progress_row(chain.namespace()),
-        );
+                .without_progress_row(chain.namespace())
+        });
         self.record_done(chain, name);
         Ok(())
     }
+}
+
+/// `SAVEPOINT` (or another savepoint command) for the `i`-th migration of a segment.
+fn savepoint_sql(command: &str, i: usize) -> String {
+    format!("{command} chainkit_migration_{i}")
+}
+
+/// Rolls the segment back to where its `i`-th migration began.
+async fn rollback_to(group: &DatabaseTransaction, i: usize) -> Result<(), Error> {
+    group
+        .execute_unprepared(&savepoint_sql("ROLLBACK TO SAVEPOINT", i))
+        .await
+        .map(|_| ())
+        .map_err(Error::db("rolling back to a savepoint"))
 }
 
 /// Why a migration failed.
 pub(crate) enum Cause {
     /// The database (or the migration) returned an error.
     Db(DbErr),
+    /// A statement gave up waiting for a lock: the error, and what is known of the wait.
+    Waited(DbErr, String),
     /// The migration panicked; the panic's message and where.
     Panic(String),
+}
+
+impl Cause {
+    /// The cause, with what is known of the wait when a statement gave up waiting for a lock.
+    /// `conn` must be usable again (rolled back to before the migration, or outside one).
+    async fn explained<C: ConnectionTrait>(self, conn: &C) -> Self {
+        match self {
+            Self::Db(e) if lock_wait::is_lock_timeout(&e) => {
+                let hint = lock_wait::explain(conn).await;
+                Self::Waited(e, hint)
+            }
+            other => other,
+        }
+    }
 }
 
 /// Runs one migration's `up` or `down` on `conn`, catching a panic.
@@ -685,8 +731,15 @@ where
             Direction::Down => migration.down(&manager).await,
         }
     };
-    match catch_unwind(work).await {
-        Ok(result) => result.map_err(Cause::Db),
+    match catch_unwind(lock_wait::watching(work)).await {
+        Ok((result, restore)) => {
+            if let Some(sql) = restore {
+                // it chose to wait without limit: the DDL lock timeout holds again after it
+                // (where its failure rolled the setting back already, this may fail: no harm)
+                conn.execute_unprepared(&sql).await.ok();
+            }
+            result.map_err(Cause::Db)
+        }
         Err(message) => Err(Cause::Panic(message)),
     }
 }

@@ -440,7 +440,9 @@ async fn fetch_rows<C: ConnectionTrait>(
     db: &C,
     tables: &[String],
 ) -> Result<Vec<(String, String, String)>, sea_orm::DbErr> {
-    let rows = db.query_all(&backend::read_all_rows(tables)).await?;
+    let rows = db
+        .query_all(&backend::read_all_rows(db.get_database_backend(), tables))
+        .await?;
     rows.into_iter()
         .map(|row| {
             let table: String = row.try_get("", "t")?;

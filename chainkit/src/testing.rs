@@ -72,7 +72,8 @@ impl Backend {
     }
 }
 
-/// A database of its own for one test. Call [`TestDatabase::drop_database`] at the end.
+/// A database of its own for one test. Call [`TestDatabase::drop_database`] at the end; a test
+/// that panics before it still removes the database when the value is dropped.
 #[derive(Debug)]
 pub struct TestDatabase {
     /// Its backend.
@@ -82,6 +83,52 @@ pub struct TestDatabase {
     name: String,
     server_url: Option<String>,
     file: Option<PathBuf>,
+}
+
+/// The files an SQLite database at `file` may have beside it: journals and the migration lock.
+const SQLITE_SUFFIXES: [&str; 5] = ["", "-wal", "-shm", "-journal", ".migrate-lock"];
+
+/// Drops the database `name` on the server of `server_url` (best effort).
+async fn drop_server_database(backend: Backend, server_url: &str, name: &str) {
+    if let Ok(admin) = Database::connect(server_url).await {
+        let sql = match backend {
+            Backend::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            _ => format!("DROP DATABASE IF EXISTS {name}"),
+        };
+        admin.execute_unprepared(&sql).await.ok();
+        admin.close().await.ok();
+    }
+}
+
+impl TestDatabase {
+    fn remove_files(&self) {
+        if let Some(file) = &self.file {
+            for suffix in SQLITE_SUFFIXES {
+                std::fs::remove_file(format!("{}{suffix}", file.display())).ok();
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    /// Cleans up after a test that did not reach [`TestDatabase::drop_database`] (it panicked):
+    /// removes the files, and drops the server database from a thread of its own, since this
+    /// may run inside an async runtime.
+    fn drop(&mut self) {
+        self.remove_files();
+        if let Some(server_url) = self.server_url.take() {
+            let (backend, name) = (self.backend, self.name.clone());
+            let cleanup = std::thread::spawn(move || {
+                if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    runtime.block_on(drop_server_database(backend, &server_url, &name));
+                }
+            });
+            cleanup.join().ok();
+        }
+    }
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -173,24 +220,11 @@ impl TestDatabase {
             .unwrap_or_else(|e| panic!("{}: {e}", self.backend))
     }
 
-    /// Removes the database (best effort).
-    pub async fn drop_database(self) {
-        if let Some(file) = &self.file {
-            for suffix in ["", "-wal", "-shm", "-journal"] {
-                std::fs::remove_file(format!("{}{suffix}", file.display())).ok();
-            }
-        }
-        if let Some(server_url) = &self.server_url
-            && let Ok(admin) = Database::connect(server_url).await
-        {
-            let sql = match self.backend {
-                Backend::Postgres => {
-                    format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)
-                }
-                _ => format!("DROP DATABASE IF EXISTS {}", self.name),
-            };
-            admin.execute_unprepared(&sql).await.ok();
-            admin.close().await.ok();
+    /// Removes the database, its files and its lock file (best effort).
+    pub async fn drop_database(mut self) {
+        self.remove_files();
+        if let Some(server_url) = self.server_url.take() {
+            drop_server_database(self.backend, &server_url, &self.name).await;
         }
     }
 }

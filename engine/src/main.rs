@@ -44,7 +44,10 @@ async fn run(cli: Cli) -> Result<(), chainkit::Error> {
         None => {
             let url = &cli.database.database_url;
             let started = Instant::now();
-            chainkit::cli::out(&format!("database: {}\n", chainkit::redact_url(url)));
+            chainkit::cli::out(&format!(
+                "database: {}\n",
+                chainkit::cli::describe_database(url)
+            ));
             if chainkit::is_in_memory(url) {
                 tracing::warn!(
                     "the database is in memory: nothing is kept after the engine exits \

@@ -53,19 +53,31 @@ async fn engines_started_at_once_all_succeed_and_apply_every_migration_once() {
         let mut applied = 0;
         for out in &outputs {
             assert!(out.status.success(), "{backend}: {}", text(&out.stderr));
-            applied += text(&out.stdout).matches("\n            + m").count();
+            applied += text(&out.stdout)
+                .lines()
+                .filter(|l| l.trim_start().starts_with("+ m"))
+                .count();
         }
+        // whatever workflow projects the workspace registers
+        let registry = engine::registry().unwrap();
+        let total: usize = registry
+            .chains()
+            .iter()
+            .map(|c| c.migration_names().len())
+            .sum();
         assert_eq!(
-            applied, 4,
+            applied, total,
             "{backend}: every migration applied by exactly one engine"
         );
         let db = test_db.connect().await;
-        assert_eq!(count(&db, "seaql_migrations").await, 2, "{backend}");
-        assert_eq!(
-            count(&db, "seaql_migrations_template").await,
-            2,
-            "{backend}"
-        );
+        for chain in registry.chains() {
+            assert_eq!(
+                count(&db, chain.version_table()).await,
+                chain.migration_names().len() as i64,
+                "{backend}: {}",
+                chain.namespace()
+            );
+        }
         db.close().await.ok();
         test_db.drop_database().await;
     }
@@ -218,5 +230,104 @@ fn wrong_credentials_and_missing_databases_are_named() {
                 || err.contains("nosuchuser"),
             "{err}"
         );
+    }
+}
+
+/// The URL forms operators paste, each with the secret it holds (raw, and as the server would
+/// see it when percent-encoded).
+const SECRET_URLS: &[(&str, &[&str])] = &[
+    (
+        "postgres://bob@127.0.0.1:1/x?password=hunter2secret",
+        &["hunter2secret"],
+    ),
+    (
+        "postgres://bob@127.0.0.1:1/x?sslmode=disable&password=hunter2secret",
+        &["hunter2secret"],
+    ),
+    (
+        "mysql://bob@127.0.0.1:1/x?password=hunter2secret",
+        &["hunter2secret"],
+    ),
+    (
+        "postgres://bob:hunter2secret%73@127.0.0.1:1/x",
+        &["hunter2secret%73", "hunter2secrets"],
+    ),
+    (
+        "mysql://bob:hunter2secret@127.0.0.1:3306/nosuchdb",
+        &["hunter2secret"],
+    ),
+];
+
+#[test]
+fn no_command_prints_a_secret_of_its_url() {
+    let commands: &[&[&str]] = &[
+        &[],
+        &["migrate", "status"],
+        &["migrate", "status", "--json"],
+        &["migrate", "up"],
+        &["migrate", "up", "--ns", "engine"],
+        &["migrate", "down", "--ns", "engine"],
+        &["migrate", "fresh", "--ns", "template"],
+        &["migrate", "reset", "--ns", "template"],
+        &["migrate", "refresh", "--ns", "template"],
+        &["migrate", "resolve", "--ns", "template", "m1", "--applied"],
+        &["migrate", "check"],
+        &[
+            "migrate",
+            "autogenerate",
+            "--ns",
+            "template",
+            "nothing_to_write",
+        ],
+    ];
+    for (url, secrets) in SECRET_URLS {
+        for args in commands {
+            // from the command line and from DATABASE_URL
+            for from_env in [false, true] {
+                let mut command = Command::new(env!("CARGO_BIN_EXE_engine"));
+                if from_env {
+                    command.env("DATABASE_URL", url);
+                } else {
+                    command.env_remove("DATABASE_URL").args(["-u", url]);
+                }
+                let out = command
+                    .args(*args)
+                    .args(["--connect-timeout", "2"])
+                    .env("RUST_LOG", "debug")
+                    .output()
+                    .unwrap();
+                let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+                for secret in *secrets {
+                    assert!(
+                        !all.contains(secret),
+                        "{args:?} with {url} (from env: {from_env}) shows {secret}:\n{all}"
+                    );
+                }
+                // check and autogenerate use a server only when named on the command line
+                let scratch_only =
+                    from_env && args.iter().any(|a| *a == "check" || *a == "autogenerate");
+                if !scratch_only {
+                    assert_ne!(out.status.code(), Some(0), "{args:?} with {url}: {all}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_refused_port_is_reported_as_refused_at_once() {
+    for url in ["postgres://bob@127.0.0.1:1/x", "mysql://bob@127.0.0.1:1/x"] {
+        let started = Instant::now();
+        let out = engine_command(url, &["--connect-timeout", "10"])
+            .output()
+            .unwrap();
+        let elapsed = started.elapsed();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("connection refused at 127.0.0.1:1"),
+            "{url}: {stderr}"
+        );
+        assert!(elapsed < Duration::from_secs(2), "{url}: took {elapsed:?}");
     }
 }

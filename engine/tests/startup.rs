@@ -23,7 +23,12 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn the_template_project_is_discovered_from_its_dependency() {
     let registry = engine::registry().unwrap();
-    assert_eq!(registry.namespaces(), ["engine", "template"]);
+    let namespaces = registry.namespaces();
+    assert_eq!(namespaces[0], "engine");
+    assert!(
+        namespaces.contains(&"template".to_owned()),
+        "{namespaces:?}"
+    );
     assert_eq!(
         registry.get("template").unwrap().version_table(),
         "seaql_migrations_template"
@@ -57,14 +62,27 @@ async fn the_binary_applies_every_chain_then_nothing_and_reports_status_as_json(
         let first = engine(&test_db.url, &[]);
         assert!(first.status.success(), "{backend}: {}", text(&first.stderr));
         let out = text(&first.stdout);
-        assert!(
-            out.contains("engine    seaql_migrations           applied 2 now"),
-            "{out}"
-        );
-        assert!(
-            out.contains("template  seaql_migrations_template  applied 2 now"),
-            "{out}"
-        );
+        // one summary line per registered chain, in run order
+        let registry = engine::registry().unwrap();
+        let summaries: Vec<Vec<&str>> = out
+            .lines()
+            .filter(|l| l.contains(" now; "))
+            .map(|l| l.split_whitespace().take(5).collect())
+            .collect();
+        let expected: Vec<Vec<String>> = registry
+            .chains()
+            .iter()
+            .map(|c| {
+                vec![
+                    c.namespace().to_owned(),
+                    c.version_table().to_owned(),
+                    "applied".to_owned(),
+                    c.migration_names().len().to_string(),
+                    "now;".to_owned(),
+                ]
+            })
+            .collect();
+        assert_eq!(summaries, expected, "{out}");
         assert!(out.contains("+ m20260201_000001_create_requests"), "{out}");
 
         let second = engine(&test_db.url, &[]);
@@ -85,14 +103,12 @@ async fn the_binary_applies_every_chain_then_nothing_and_reports_status_as_json(
         );
         let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
         let chains = json.as_array().unwrap();
-        assert_eq!(chains.len(), 2);
-        assert_eq!(chains[0]["namespace"], "engine");
-        assert_eq!(chains[0]["version_table"], "seaql_migrations");
-        assert_eq!(chains[1]["namespace"], "template");
-        assert_eq!(chains[1]["version_table"], "seaql_migrations_template");
-        for chain in chains {
+        assert_eq!(chains.len(), registry.chains().len());
+        for (chain, registered) in chains.iter().zip(registry.chains()) {
+            assert_eq!(chain["namespace"], registered.namespace());
+            assert_eq!(chain["version_table"], registered.version_table());
             let migrations = chain["migrations"].as_array().unwrap();
-            assert_eq!(migrations.len(), 2);
+            assert_eq!(migrations.len(), registered.migration_names().len());
             for m in migrations {
                 assert_eq!(m["status"], "applied");
                 assert!(m["applied_at"].as_i64().unwrap() > 1_700_000_000);
@@ -175,8 +191,16 @@ async fn a_failing_workflow_migration_exits_non_zero_naming_namespace_migration_
         // the engine chain was applied; the template chain recorded nothing
         let status = engine(&test_db.url, &["migrate", "status", "--json"]);
         let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
-        assert_eq!(json[0]["migrations"][1]["status"], "applied");
-        assert_eq!(json[1]["migrations"][0]["status"], "pending");
+        let chain = |ns: &str| {
+            json.as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["namespace"] == ns)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(chain("engine")["migrations"][1]["status"], "applied");
+        assert_eq!(chain("template")["migrations"][0]["status"], "pending");
         test_db.drop_database().await;
     }
 }
@@ -194,7 +218,9 @@ async fn stock_sea_orm_migration_and_this_runner_read_each_others_version_tables
         // ... this runner sees them applied
         let registry = engine::registry().unwrap();
         let report = chainkit::migrate(&db, &registry).await.unwrap();
-        assert!(report.applied.is_empty(), "{backend}");
+        // (other workflow projects the workspace registers are applied now)
+        assert_eq!(report.applied_to("engine").count(), 0, "{backend}");
+        assert_eq!(report.applied_to("template").count(), 0, "{backend}");
         // the stock runner rolls one back; this runner re-applies it
         ext_template_migration::Migrator::down(&db, Some(1))
             .await
@@ -265,18 +291,27 @@ async fn scoped_commands_of_the_binary_leave_the_engine_tables_alone() {
         );
         assert!(out.contains("3 object(s) dropped, 2 applied"), "{out}");
 
+        let registry = engine::registry().unwrap();
+        let workflows: Vec<&str> = registry.workflows().iter().map(|c| c.namespace()).collect();
         let refused = engine(&test_db.url, &["migrate", "reset", "--ns", "engine"]);
         assert_eq!(refused.status.code(), Some(1));
         assert!(
-            text(&refused.stderr).contains("workflow chains have applied migrations: template"),
+            text(&refused.stderr).contains(&format!(
+                "workflow chains have applied migrations: {}",
+                workflows.join(", ")
+            )),
             "{}",
             text(&refused.stderr)
         );
+        // a wrong command line: exit 2, as for any usage error
         let no_ns = engine(&test_db.url, &["migrate", "down"]);
-        assert_eq!(no_ns.status.code(), Some(1));
+        assert_eq!(no_ns.status.code(), Some(2));
         assert_eq!(
             text(&no_ns.stderr).trim(),
-            "error: down: which chain? pass --ns with one of: engine, template"
+            format!(
+                "error: down: which chain? pass --ns with one of: {}",
+                registry.namespaces().join(", ")
+            )
         );
 
         let db = test_db.connect().await;
@@ -341,7 +376,7 @@ fn migrate_check_agrees_for_every_chain_and_refuses_an_unknown_namespace() {
         .args(["migrate", "check", "--ns", "nosuch"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nosuch"));
 }
 
@@ -375,4 +410,73 @@ async fn a_closed_stdout_ends_the_output_quietly_after_migrating() {
     );
     db.close().await.ok();
     test_db.drop_database().await;
+}
+
+/// Runs the engine in `dir` with the default database (no `DATABASE_URL`).
+fn engine_in(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_engine"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("running the engine binary")
+}
+
+#[test]
+fn read_only_commands_and_command_line_mistakes_create_nothing() {
+    let dir = std::env::temp_dir().join(format!("engine-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = std::path::absolute(dir.join("engine.db")).unwrap();
+
+    let status = engine_in(&dir, &["migrate", "status"]);
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    assert!(
+        text(&status.stderr).contains(&format!("there is no database at {}", file.display())),
+        "{}",
+        text(&status.stderr)
+    );
+    assert!(text(&status.stdout).contains("pending"));
+    let json = engine_in(&dir, &["migrate", "status", "--json"]);
+    assert!(json.status.success());
+    // a wrong command line exits 2, before anything is opened
+    for (args, says) in [
+        (&["migrate", "down"][..], "pass --ns"),
+        (&["migrate", "fresh"][..], "pass --ns"),
+        (
+            &["migrate", "resolve", "--ns", "template", "m1"][..],
+            "<--applied|--rolled-back>",
+        ),
+        (&["--connect-timeout", "0"][..], "--connect-timeout"),
+        (&["migrate", "up", "--ns", "nosuch"][..], "nosuch"),
+    ] {
+        let out = engine_in(&dir, args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(says),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let entries: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert!(entries.is_empty(), "created: {entries:?}");
+
+    // the startup names the file it opens, absolute
+    let run = engine_in(&dir, &[]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert!(
+        text(&run.stdout).starts_with(&format!(
+            "database: sqlite://engine.db?mode=rwc (file {})\n",
+            file.display()
+        )),
+        "{}",
+        text(&run.stdout)
+    );
+    assert!(file.is_file());
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -4,6 +4,7 @@
 fn main() -> std::process::ExitCode {
     chainkit::cli::workflow_main(
         env!("CARGO_PKG_NAME"),
+        env!("CARGO_PKG_VERSION"),
         ext_template_migration::NAMESPACE,
         ext_template_migration::registry(),
     )

@@ -67,7 +67,7 @@ async fn the_binary_manages_only_its_own_chain() {
         assert_eq!(listed.last().unwrap()["status"], "pending");
 
         let foreign = cli(&test_db.url, &["fresh", "--ns", "engine"]);
-        assert_eq!(foreign.status.code(), Some(1));
+        assert_eq!(foreign.status.code(), Some(2));
         assert!(text(&foreign.stderr).contains(&format!("manages namespace {NAMESPACE:?} only")));
 
         let reset = cli(&test_db.url, &["reset"]);
@@ -111,14 +111,58 @@ fn autogenerate_and_check_refuse_bad_requests_before_writing_anything() {
     let files = || std::fs::read_dir(src).unwrap().count();
     let before = files();
     let out = cli("sqlite::memory:", &["autogenerate", "Add-Thing"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("\"Add-Thing\" is not a snake_case identifier"),
         "{}",
         text(&out.stderr)
     );
     let out = cli("sqlite::memory:", &["check", "--ns", "engine"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("manages namespace \"template\" only"));
     assert_eq!(files(), before);
+}
+
+#[test]
+fn the_binary_speaks_for_its_own_project() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ext-template-migration"))
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .output()
+            .unwrap()
+    };
+    let version = run(&["--version"]);
+    assert!(version.status.success());
+    assert_eq!(
+        text(&version.stdout).trim(),
+        format!(
+            "ext-template-migration {} (engine {})",
+            env!("CARGO_PKG_VERSION"),
+            chainkit::ENGINE_VERSION
+        )
+    );
+    let help = text(&run(&["--help"]).stdout);
+    assert!(
+        help.contains(&format!("workflow project `{NAMESPACE}`")),
+        "{help}"
+    );
+    for engine_only in ["every chain in run order", "of one chain with --ns", "--ns"] {
+        assert!(!help.contains(engine_only), "{engine_only}: {help}");
+    }
+    for command in ["fresh", "reset", "refresh", "down", "up", "status"] {
+        let help = text(&run(&[command, "--help"]).stdout);
+        assert!(!help.contains("--all"), "{command}: {help}");
+        assert!(!help.contains("--ns"), "{command}: {help}");
+        assert!(help.contains("this chain"), "{command}: {help}");
+    }
+    for dangerous in ["fresh", "reset", "refresh"] {
+        assert!(text(&run(&[dangerous, "--help"]).stdout).starts_with("DANGEROUS"));
+    }
+    // the engine's option is refused, as a command line mistake
+    let all = run(&["fresh", "--all", "-u", "sqlite::memory:"]);
+    assert_eq!(all.status.code(), Some(2));
+    assert!(text(&all.stderr).contains("engine migrate fresh --ns engine --all"));
+    let other = run(&["down", "--ns", "engine", "-u", "sqlite::memory:"]);
+    assert_eq!(other.status.code(), Some(2), "{}", text(&other.stderr));
 }

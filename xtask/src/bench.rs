@@ -1,17 +1,13 @@
 //! `cargo xtask bench`: hands the work to the `startup` benchmark of `chainkit`, which links
 //! SeaORM, built with the bench (release) profile. xtask itself links no database code.
 
-use std::process::Command;
-
 use anyhow::{Context, Result, bail};
 
 use crate::workspace::Workspace;
 
 /// Runs the benchmark with `args` (already in the benchmark's own syntax).
 pub fn run(ws: &Workspace, args: &[String]) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(cargo)
-        .current_dir(ws.root())
+    let status = crate::workspace::cargo(ws.root())
         .args([
             "bench", "--quiet", "-p", "chainkit", "--bench", "startup", "--",
         ])

@@ -100,6 +100,29 @@ pub fn insert_before(text: &str, marker: &str, line: &str, file: &Path) -> Resul
     Ok(out)
 }
 
+/// `text` without the line that reads exactly `line` (surrounding whitespace aside).
+///
+/// # Errors
+/// When no line, or more than one, reads so.
+pub fn remove_line(text: &str, line: &str, file: &Path) -> Result<String> {
+    let wanted = line.trim();
+    let found = text.lines().filter(|l| l.trim() == wanted).count();
+    anyhow::ensure!(
+        found == 1,
+        "{}: {} the line {wanted:?}; was it edited by hand?",
+        file.display(),
+        if found == 0 {
+            "cannot find"
+        } else {
+            "more than one"
+        }
+    );
+    Ok(text
+        .split_inclusive('\n')
+        .filter(|l| l.trim() != wanted)
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +162,22 @@ mod tests {
         edit.commit();
         assert!(dir.join("b.rs").exists());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn removing_a_line_takes_exactly_that_line_or_refuses() {
+        let text = "a\n    \"ext-x\",\n    \"ext-xy\",\nb\n";
+        assert_eq!(
+            remove_line(text, "\"ext-x\",", Path::new("f")).unwrap(),
+            "a\n    \"ext-xy\",\nb\n"
+        );
+        let err = remove_line(text, "\"ext-z\",", Path::new("Cargo.toml")).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("Cargo.toml: cannot find the line")
+        );
+        let twice = remove_line("x\nx\n", "x", Path::new("f")).unwrap_err();
+        assert!(twice.to_string().contains("more than one"));
     }
 
     #[test]

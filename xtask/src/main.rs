@@ -8,6 +8,7 @@ mod edit;
 mod names;
 mod new_migration;
 mod new_project;
+mod remove_project;
 mod workspace;
 
 use std::process::ExitCode;
@@ -50,6 +51,14 @@ enum Command {
         #[arg(long)]
         ns: String,
     },
+    /// Remove workflow project NS from the workspace: undo what new-project wrote (its two
+    /// crates, its workspace members, its dependency and registration in the engine). Refuses
+    /// the template. The database is not touched: run `engine migrate reset --ns NS` first
+    RemoveProject {
+        /// The project's namespace
+        #[arg(long)]
+        ns: String,
+    },
     /// Benchmark startup against the plain sea-orm-migration loop (built in release mode):
     /// fresh apply and no-op startup, this runner, the plain loop and the floor (one query
     /// reading every version table), medians of several runs
@@ -86,6 +95,7 @@ fn main() -> ExitCode {
             ..
         } => new_migration::autogenerate(&ws, &ns, &name, database_url.as_deref()),
         Command::NewProject { ns } => new_project::run(&ws, &ns),
+        Command::RemoveProject { ns } => remove_project::run(&ws, &ns),
         Command::Bench {
             chains,
             migrations,

@@ -70,7 +70,6 @@ pub fn autogenerate(
     if let Some(url) = database_url {
         args.extend(["--database-url".into(), url.to_owned()]);
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     // the URL may hold a password
     let shown: Vec<&str> = args
         .iter()
@@ -86,12 +85,11 @@ pub fn autogenerate(
         "building and running the {ns} chain's binary: cargo {}",
         shown.join(" ")
     );
-    let status = std::process::Command::new(&cargo)
+    let status = crate::workspace::cargo(ws.root())
         .args(&args)
-        .current_dir(ws.root())
         .env_remove("DATABASE_URL")
         .status()
-        .with_context(|| format!("running {cargo}"))?;
+        .context("running cargo")?;
     if !status.success() {
         bail!("autogenerate for {ns:?} failed (see above)");
     }

@@ -9,7 +9,7 @@ use crate::names::check_namespace;
 use crate::workspace::Workspace;
 
 /// The namespace of the template every project is copied from.
-const TEMPLATE: &str = "template";
+pub const TEMPLATE: &str = "template";
 
 /// Copies the template crate pair to `ext-{ns}` and `ext-{ns}-migration`, adds them to the
 /// workspace and registers the chain with the engine. Changes nothing if any step fails.

@@ -66,7 +66,69 @@ impl Workspace {
     }
 }
 
+/// The variables cargo sets for the program it runs (`cargo xtask` is `cargo run`), which a
+/// cargo started from here must not inherit: they describe the xtask package, not the build
+/// the inner cargo makes, and build scripts that read them would be rebuilt, then rebuilt
+/// again by the next plain `cargo build`.
+fn set_by_cargo_run(name: &str) -> bool {
+    const PREFIXES: [&str; 2] = ["CARGO_PKG_", "CARGO_BIN_EXE_"];
+    const NAMES: [&str; 8] = [
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_MAKEFLAGS",
+    ];
+    PREFIXES.iter().any(|p| name.starts_with(p)) || NAMES.contains(&name)
+}
+
+/// A `cargo` command run in the workspace root, with the environment the user's own shell
+/// would give it (see [`set_by_cargo_run`]).
+pub fn cargo(root: &Path) -> std::process::Command {
+    let program = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut command = std::process::Command::new(program);
+    command.current_dir(root);
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_by_cargo_run) {
+            command.env_remove(&name);
+        }
+    }
+    command
+}
+
 fn is_root(dir: &Path) -> bool {
     std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|t| t.contains("[workspace]"))
         && dir.join("xtask").is_dir()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_variables_cargo_run_sets_are_not_passed_on_and_the_users_are() {
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "CARGO_CRATE_NAME",
+            "CARGO_BIN_EXE_xtask",
+            "CARGO_PRIMARY_PACKAGE",
+        ] {
+            assert!(set_by_cargo_run(name), "{name}");
+        }
+        for name in [
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_TERM_COLOR",
+            "CARGO_BUILD_JOBS",
+            "RUSTFLAGS",
+            "DATABASE_URL",
+        ] {
+            assert!(!set_by_cargo_run(name), "{name}");
+        }
+    }
 }

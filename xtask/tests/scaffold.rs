@@ -19,6 +19,28 @@ fn registration_files(dir: &Path) -> Vec<String> {
     .collect()
 }
 
+/// The namespaces of the copy: `engine`, then every `ext-{ns}-migration`, sorted (as xtask
+/// lists them); a user's workspace may have projects of its own.
+fn namespaces(dir: &Path) -> Vec<String> {
+    let mut found: Vec<String> = entries(dir)
+        .iter()
+        .filter_map(|n| n.strip_prefix("ext-")?.strip_suffix("-migration"))
+        .map(str::to_owned)
+        .collect();
+    found.sort();
+    found.insert(0, "engine".to_owned());
+    found
+}
+
+/// A namespace no project of the copy has yet: `billing`, or `billing2`, … .
+fn free_namespace(dir: &Path) -> String {
+    let taken = namespaces(dir);
+    std::iter::once("billing".to_owned())
+        .chain((2..).map(|i| format!("billing{i}")))
+        .find(|n| !taken.contains(n))
+        .unwrap()
+}
+
 fn entries(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
@@ -31,15 +53,19 @@ fn entries(dir: &Path) -> Vec<String> {
 #[test]
 fn a_new_project_and_a_new_migration_build_test_and_run_with_no_hand_edit() {
     let ws = copy_workspace("build");
+    let registration = registration_files(&ws);
+    let listing = entries(&ws);
+    let ns = free_namespace(&ws);
+    let (krate, migration_crate) = (format!("ext-{ns}"), format!("ext-{ns}-migration"));
     // from a directory inside the workspace, not its root
-    let out = xtask(&ws.join("engine/src"), &["new-project", "--ns", "billing"]);
+    let out = xtask(&ws.join("engine/src"), &["new-project", "--ns", &ns]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let lib = std::fs::read_to_string(ws.join("ext-billing-migration/src/lib.rs")).unwrap();
+    let lib = std::fs::read_to_string(ws.join(&migration_crate).join("src/lib.rs")).unwrap();
     assert!(lib.contains("chainkit::version_table_iden(NAMESPACE)"));
     assert!(!lib.contains("template"), "{lib}");
-    let entity = std::fs::read_to_string(ws.join("ext-billing/src/entities/request.rs")).unwrap();
-    assert!(entity.contains(r#"table_name = "ext_billing_requests""#));
-    for dir in ["ext-billing", "ext-billing-migration"] {
+    let entity = std::fs::read_to_string(ws.join(&krate).join("src/entities/request.rs")).unwrap();
+    assert!(entity.contains(&format!(r#"table_name = "ext_{ns}_requests""#)));
+    for dir in [&krate, &migration_crate] {
         for file in walk(&ws.join(dir)) {
             let content = std::fs::read_to_string(&file).unwrap();
             assert!(
@@ -52,13 +78,21 @@ fn a_new_project_and_a_new_migration_build_test_and_run_with_no_hand_edit() {
     assert!(
         std::fs::read_to_string(ws.join("engine/src/workflow_projects.rs"))
             .unwrap()
-            .contains("ext_billing_migration::chain(),")
+            .contains(&format!("ext_{ns}_migration::chain(),"))
     );
 
-    let out = cargo(&ws, &["test", "-p", "ext-billing-migration"]);
+    let out = cargo(&ws, &["test", "-p", &migration_crate]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("test migrations_round_trip_up_down_up ... ok"));
     assert!(text(&out.stdout).contains("test entities_and_migrations_agree ... ok"));
+    // the engine's own tests hold with one more project registered
+    let out = cargo(&ws, &["test", "-p", "engine"]);
+    assert!(
+        out.status.success(),
+        "engine's tests with {ns} registered:\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
 
     let db = format!("sqlite://{}/engine.db?mode=rwc", ws.display());
     let run = |args: &[&str]| {
@@ -70,30 +104,56 @@ fn a_new_project_and_a_new_migration_build_test_and_run_with_no_hand_edit() {
     let out = run(&[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
+    let version_table = format!("seaql_migrations_{ns}");
     assert!(
-        stdout.contains("billing   seaql_migrations_billing   applied 2 now"),
+        stdout.lines().any(|l| l.split_whitespace().take(4).eq([
+            ns.as_str(),
+            version_table.as_str(),
+            "applied",
+            "2"
+        ])),
         "{stdout}"
     );
     // the copied project declares its entities: check compares them with its migrations
-    let out = run(&["migrate", "check", "--ns", "billing"]);
+    let out = run(&["migrate", "check", "--ns", &ns]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("namespace \"billing\": entities and migrations agree"),
+        text(&out.stdout).contains(&format!(
+            "namespace \"{ns}\": entities and migrations agree"
+        )),
         "{}",
         text(&out.stdout)
     );
-
-    let out = xtask(
-        &ws,
-        &["new-migration", "--ns", "billing", "add_invoice_due_date"],
+    // its own binary speaks for it
+    let own = |args: &[&str]| {
+        let mut all = vec!["run", "-q", "-p", migration_crate.as_str(), "--"];
+        all.extend(args);
+        cargo(&ws, &all)
+    };
+    let version = text(&own(&["--version"]).stdout);
+    assert_eq!(
+        version.trim(),
+        format!(
+            "{migration_crate} 0.1.0 (engine {})",
+            chainkit::ENGINE_VERSION
+        )
     );
+    let help = text(&own(&["--help"]).stdout);
+    assert!(help.contains(&format!("workflow project `{ns}`")), "{help}");
+    assert!(!help.contains("every chain in run order"), "{help}");
+    let fresh_help = text(&own(&["fresh", "--help"]).stdout);
+    assert!(!fresh_help.contains("--all"), "{fresh_help}");
+    assert!(!fresh_help.contains("--ns"), "{fresh_help}");
+
+    let out = xtask(&ws, &["new-migration", "--ns", &ns, "add_invoice_due_date"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let name = "m20261125_094640_add_invoice_due_date";
     assert!(
-        ws.join(format!("ext-billing-migration/src/{name}.rs"))
+        ws.join(&migration_crate)
+            .join(format!("src/{name}.rs"))
             .is_file()
     );
-    let lib = std::fs::read_to_string(ws.join("ext-billing-migration/src/lib.rs")).unwrap();
+    let lib = std::fs::read_to_string(ws.join(&migration_crate).join("src/lib.rs")).unwrap();
     assert!(lib.contains(&format!("mod {name};")));
     assert!(lib.contains(&format!(
         "            Box::new({name}::Migration),\n            // new migrations go above this line"
@@ -115,6 +175,23 @@ fn a_new_project_and_a_new_migration_build_test_and_run_with_no_hand_edit() {
         "{}",
         text(&out.stderr)
     );
+
+    // and the project goes away again: the chain reset first, then the files
+    let out = run(&["migrate", "reset", "--ns", &ns]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for refused in ["template", "engine", "nosuch"] {
+        let out = xtask(&ws, &["remove-project", "--ns", refused]);
+        assert_eq!(out.status.code(), Some(1), "{refused}");
+        assert!(text(&out.stderr).contains(refused), "{}", text(&out.stderr));
+    }
+    let out = xtask(&ws, &["remove-project", "--ns", &ns]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(registration_files(&ws), registration);
+    let mut now = entries(&ws);
+    now.retain(|e| !e.starts_with("engine.db"));
+    assert_eq!(now, listing);
+    let out = cargo(&ws, &["build", "-q", "-p", "engine"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
     std::fs::remove_dir_all(&ws).ok();
 }
 
@@ -136,6 +213,9 @@ fn bad_requests_are_refused_and_change_nothing() {
     let ws = copy_workspace("refuse");
     let before = registration_files(&ws);
     let listing = entries(&ws);
+    let known = namespaces(&ws).join(", ");
+    let taken = format!("error: namespace \"template\" is taken; taken: {known}");
+    let unknown = format!("error: unknown namespace \"nope\"; known: {known}");
     let cases: &[(&[&str], &str)] = &[
         (
             &["new-project", "--ns", "bill_ing"],
@@ -149,18 +229,12 @@ fn bad_requests_are_refused_and_change_nothing() {
             &["new-project", "--ns", "engine"],
             "error: namespace \"engine\" is reserved",
         ),
-        (
-            &["new-project", "--ns", "template"],
-            "error: namespace \"template\" is taken; taken: engine, template",
-        ),
+        (&["new-project", "--ns", "template"], &taken),
         (
             &["new-project", "--ns", "abcdefghijklmnopq"],
             "error: namespace \"abcdefghijklmnopq\" is 17 bytes long",
         ),
-        (
-            &["new-migration", "--ns", "nope", "add_x"],
-            "error: unknown namespace \"nope\"; known: engine, template",
-        ),
+        (&["new-migration", "--ns", "nope", "add_x"], &unknown),
         (
             &["new-migration", "--ns", "template", "Add-X"],
             "error: migration name \"Add-X\" is not a snake_case identifier",

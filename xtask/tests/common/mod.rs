@@ -66,10 +66,29 @@ pub fn xtask(dir: &Path, args: &[&str]) -> Output {
 }
 
 /// Runs cargo in the copy, sharing this build's dependencies through a target directory of
-/// its own (so it never waits on the lock of the `cargo test` running this).
+/// its own (so it never waits on the lock of the `cargo test` running this), with the
+/// environment of a user's shell: without the variables `cargo test` set for this process.
 pub fn cargo(dir: &Path, args: &[&str]) -> Output {
     let target = target_dir();
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_BIN_EXE_")
+            || [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_RUSTC_CURRENT_DIR",
+                "CARGO_TARGET_TMPDIR",
+            ]
+            .contains(&name.as_str())
+        {
+            command.env_remove(&name);
+        }
+    }
+    command
         .args(args)
         .current_dir(dir)
         .env("CARGO_TARGET_DIR", target)
