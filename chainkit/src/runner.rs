@@ -434,33 +434,28 @@ impl Run<'_> {
         let namespace = chain.namespace().to_owned();
         let migration = migration.to_owned();
         let applied = self.done.clone();
-        match cause {
-            Cause::Db(source) => Error::MigrationFailed {
-                namespace,
-                migration,
-                direction: self.direction.word(),
-                rolled_back,
-                applied,
-                source: Box::new(source),
-                hint: None,
-            },
-            Cause::Waited(source, hint) => Error::MigrationFailed {
-                namespace,
-                migration,
-                direction: self.direction.word(),
-                rolled_back,
-                applied,
-                source: Box::new(source),
-                hint: Some(hint.into_boxed_str()),
-            },
-            Cause::Panic(message) => Error::MigrationPanicked {
-                namespace,
-                migration,
-                direction: self.direction.word(),
-                message,
-                rolled_back,
-                applied,
-            },
+        let (source, hint) = match cause {
+            Cause::Db(source) => (source, None),
+            Cause::Waited(source, hint) => (source, Some(hint.into_boxed_str())),
+            Cause::Panic(message) => {
+                return Error::MigrationPanicked {
+                    namespace,
+                    migration,
+                    direction: self.direction.word(),
+                    message,
+                    rolled_back,
+                    applied,
+                };
+            }
+        };
+        Error::MigrationFailed {
+            namespace,
+            migration,
+            direction: self.direction.word(),
+            rolled_back,
+            applied,
+            source: Box::new(source),
+            hint,
         }
     }
 

@@ -36,6 +36,11 @@ async fn snapshot(db: &DatabaseConnection) -> Snapshot {
     chainkit::snapshot(db).await.unwrap()
 }
 
+/// Everything outside the chain `rw`.
+fn outside_rw(s: &Snapshot) -> Snapshot {
+    s.filtered(|n| !n.starts_with("ext_rw_") && n != "seaql_migrations_rw")
+}
+
 fn names(objects: &[ObjectKey]) -> Vec<String> {
     objects.iter().map(ToString::to_string).collect()
 }
@@ -316,10 +321,8 @@ async fn fresh_drops_everything_a_real_chain_owns_and_nothing_else() {
         assert_eq!(dropped, expected, "{backend}");
         assert_eq!(report.applied.len(), MIGRATIONS.len(), "{backend}");
         let after = snapshot(&db).await;
-        let engine_side =
-            |s: &Snapshot| s.filtered(|n| !n.starts_with("ext_rw_") && n != "seaql_migrations_rw");
         assert_eq!(
-            engine_side(&before).changes(&engine_side(&after)),
+            outside_rw(&before).changes(&outside_rw(&after)),
             Vec::new(),
             "{backend}: nothing outside the chain changed (extensions included)"
         );
@@ -384,10 +387,8 @@ async fn reset_and_refresh_of_a_real_chain_leave_nothing_of_it_and_nothing_else_
         );
         let after = snapshot(&db).await;
         assert_eq!(owned_by(&after, "rw"), Vec::<String>::new(), "{backend}");
-        let engine_side =
-            |s: &Snapshot| s.filtered(|n| !n.starts_with("ext_rw_") && n != "seaql_migrations_rw");
         assert_eq!(
-            engine_side(&before).changes(&engine_side(&after)),
+            outside_rw(&before).changes(&outside_rw(&after)),
             Vec::new(),
             "{backend}"
         );

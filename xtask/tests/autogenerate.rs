@@ -238,6 +238,8 @@ fn rounds(copy: &str, first: Option<&str>, second: Option<&str>) {
         file.display()
     );
     let source = std::fs::read_to_string(file).unwrap();
+    // generated index names follow the README's convention, not SeaORM's `idx-{table}-{col}`
+    assert!(!source.contains("\"idx-"), "{source}");
     for expected in [
         r#".drop_table(Table::drop().table("ext_template_request_items").to_owned())"#,
         r#".table("ext_template_notes")"#,
