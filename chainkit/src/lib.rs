@@ -131,7 +131,8 @@ pub async fn startup(
 }
 
 /// Runs the engine chain, then every workflow project's chain, on an open connection, under
-/// the migration lock (waiting at most [`DEFAULT_LOCK_TIMEOUT`]).
+/// the migration lock (waiting at most [`DEFAULT_LOCK_TIMEOUT`]). When every chain is up to
+/// date it sends one statement, the state read, and takes no lock.
 ///
 /// Nothing runs if any version table records a migration this build does not have. If the
 /// engine chain fails no workflow chain runs; if a workflow chain fails the chains after it
@@ -153,8 +154,13 @@ pub async fn migrate_with(
     registry: &Registry,
     lock_timeout: Duration,
 ) -> Result<RunReport, Error> {
-    let held = lock(db, lock_timeout).await?;
     let chains: Vec<&Chain> = registry.chains().iter().collect();
+    // almost every start has nothing to do: one read tells, without taking the lock; with
+    // work to do, the lock is taken and the state read again under it before anything runs
+    if let Some(report) = runner::up_to_date(db, &chains).await {
+        return Ok(report);
+    }
+    let held = lock(db, lock_timeout).await?;
     let result = runner::up(db, &chains, None).await;
     let released = held.release(db).await;
     let report = result?;

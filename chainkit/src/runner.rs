@@ -149,6 +149,28 @@ pub(crate) async fn checked_state_with<C: ConnectionTrait>(
     Ok((state, statuses))
 }
 
+/// Where every chain stands, when one read (without the lock) shows there is nothing to do:
+/// every table exists, nothing is pending, unknown or unfinished. `None` otherwise, and when
+/// the read fails: the caller then takes the lock and reads again.
+pub(crate) async fn up_to_date<C: ConnectionTrait>(db: &C, chains: &[&Chain]) -> Option<RunReport> {
+    let state = read_state(db, chains, Read::Optimistic).await.ok()?;
+    if !state.progress_exists || state.recorded.iter().any(|r| !r.table_exists) {
+        return None;
+    }
+    let statuses: Vec<ChainStatus> = chains
+        .iter()
+        .zip(&state.recorded)
+        .map(|(c, r)| chain_status(c, r))
+        .collect();
+    if check_statuses(&statuses).is_err() || statuses.iter().any(|s| s.pending().next().is_some()) {
+        return None;
+    }
+    Some(RunReport {
+        applied: Vec::new(),
+        chains: statuses,
+    })
+}
+
 /// Refuses statuses with versions this build does not have, or unfinished migrations.
 pub(crate) fn check_statuses(statuses: &[ChainStatus]) -> Result<(), Error> {
     if let Some(status) = statuses.iter().find(|s| !s.unknown_applied.is_empty()) {

@@ -322,3 +322,45 @@ async fn a_migration_that_opts_out_of_transactions_runs_outside_one() {
         test_db.drop_database().await;
     }
 }
+
+#[tokio::test]
+async fn a_start_with_nothing_to_do_sends_one_statement_and_takes_no_lock() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    for test_db in TestDatabase::all().await {
+        let backend = test_db.backend;
+        let registry = Registry::new(
+            engine_chain(),
+            [
+                chain_creating("alpha", &["a"]),
+                chain_creating("beta", &["b"]),
+            ],
+        )
+        .unwrap();
+        let db = test_db.connect().await;
+        chainkit::migrate(&db, &registry).await.unwrap();
+        db.close().await.ok();
+
+        let mut counted = test_db.connect().await;
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&count);
+        counted.set_metric_callback(move |_| {
+            seen.fetch_add(1, Ordering::SeqCst);
+        });
+        // another engine holds the lock: a start with nothing to do does not wait for it
+        let holder = test_db.connect().await;
+        let held = chainkit::lock(&holder, std::time::Duration::from_secs(5))
+            .await
+            .unwrap();
+        let report = chainkit::migrate_with(&counted, &registry, std::time::Duration::from_secs(1))
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        assert!(report.applied.is_empty());
+        assert_eq!(report.chains.len(), 3);
+        assert_eq!(count.load(Ordering::SeqCst), 1, "{backend}");
+        held.release(&holder).await.unwrap();
+        holder.close().await.ok();
+        counted.close().await.ok();
+        test_db.drop_database().await;
+    }
+}
