@@ -16,6 +16,12 @@ pub(crate) fn transactional_ddl(backend: DbBackend) -> bool {
     matches!(backend, DbBackend::Postgres | DbBackend::Sqlite)
 }
 
+/// Whether the database itself refuses to drop an object others depend on (views, routines,
+/// defaults naming it), so that only a drop can tell what stands in the way.
+pub(crate) fn tracks_dependencies(backend: DbBackend) -> bool {
+    backend == DbBackend::Postgres
+}
+
 /// Whether `migration` runs inside a transaction: its own choice if it makes one
 /// (`use_transaction()`), otherwise wherever DDL is transactional. Unlike plain
 /// sea-orm-migration this includes SQLite, so a failed SQLite migration leaves no trace.

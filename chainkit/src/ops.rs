@@ -121,12 +121,12 @@ async fn preconditions<C: ConnectionTrait>(db: &C, chains: &[&Chain]) -> Result<
 }
 
 /// Checks before any `down` runs that nothing outside `chains` depends on what they own, so
-/// that `reset` and `refresh` refuse before they change anything, as `fresh` does. Where DDL
-/// is transactional, by dropping everything in `chains`' order inside a transaction that is
-/// then rolled back (PostgreSQL's own dependency tracking answers); on MySQL, by the foreign
-/// keys and definitions that name the chains' objects.
+/// that `reset` and `refresh` refuse before they change anything, as `fresh` does. On
+/// PostgreSQL, by dropping everything in `chains`' order inside a transaction that is then
+/// rolled back (its own dependency tracking answers); on SQLite and MySQL, which track none,
+/// by the foreign keys and definitions that name the chains' objects.
 async fn droppable(db: &DatabaseConnection, chains: &[&Chain]) -> Result<(), Error> {
-    if backend::transactional_ddl(db.get_database_backend()) {
+    if backend::tracks_dependencies(db.get_database_backend()) {
         let txn = db
             .begin()
             .await

@@ -73,6 +73,23 @@ async fn hold_users(db: &DatabaseConnection) -> sea_orm::DatabaseTransaction {
     txn
 }
 
+/// A migration session on `test_db` whose statements wait at most `ddl_lock_timeout`, with
+/// the engine's first migration (the `users` table) applied.
+async fn with_users(test_db: &TestDatabase, ddl_lock_timeout: Duration) -> DatabaseConnection {
+    let db = chainkit::connect_with(
+        &test_db.url,
+        Duration::from_secs(10),
+        Some(ddl_lock_timeout),
+    )
+    .await
+    .unwrap();
+    let only_users = engine_with(Box::new(|| {
+        Box::new(SqlMigration::new("m20260101_000002_nothing", &[]))
+    }));
+    chainkit::up(&db, &only_users, None, Some(1)).await.unwrap();
+    db
+}
+
 async fn columns_of_users(db: &DatabaseConnection) -> Vec<String> {
     let sql = match db.get_database_backend() {
         sea_orm::DbBackend::Sqlite => "SELECT name AS c FROM pragma_table_info('users')",
@@ -100,14 +117,7 @@ async fn columns_of_users(db: &DatabaseConnection) -> Vec<String> {
 async fn a_migration_gives_up_on_a_table_another_session_holds_and_leaves_nothing_half_done() {
     for test_db in TestDatabase::all().await {
         let backend = test_db.backend;
-        let timeout = Duration::from_secs(10);
-        let db = chainkit::connect_with(&test_db.url, timeout, Some(Duration::from_secs(2)))
-            .await
-            .unwrap();
-        let only_users = engine_with(Box::new(|| {
-            Box::new(SqlMigration::new("m20260101_000002_nothing", &[]))
-        }));
-        chainkit::up(&db, &only_users, None, Some(1)).await.unwrap();
+        let db = with_users(&test_db, Duration::from_secs(2)).await;
 
         let other = test_db.connect().await;
         let held = hold_users(&other).await;
@@ -166,17 +176,7 @@ async fn a_migration_that_asks_to_wait_for_locks_waits_for_the_holder() {
             test_db.drop_database().await;
             continue;
         }
-        let db = chainkit::connect_with(
-            &test_db.url,
-            Duration::from_secs(10),
-            Some(Duration::from_secs(1)),
-        )
-        .await
-        .unwrap();
-        let only_users = engine_with(Box::new(|| {
-            Box::new(SqlMigration::new("m20260101_000002_nothing", &[]))
-        }));
-        chainkit::up(&db, &only_users, None, Some(1)).await.unwrap();
+        let db = with_users(&test_db, Duration::from_secs(1)).await;
         let other = test_db.connect().await;
         let held = hold_users(&other).await;
         // the holder lets go after three seconds, three times the DDL lock timeout
