@@ -24,7 +24,7 @@ use crate::error::Error;
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The PostgreSQL advisory lock key: "chainkit" in ASCII.
-const PG_LOCK_KEY: i64 = 0x6368_6169_6e6b_6974;
+pub(crate) const PG_LOCK_KEY: i64 = 0x6368_6169_6e6b_6974;
 
 /// The held migration lock. Release it with [`MigrationLock::release`]; if it is dropped
 /// instead, it is released when the connection closes (or, for SQLite, at once).

@@ -457,7 +457,7 @@ impl Run<'_> {
         let migration = migration.to_owned();
         let applied = self.done.clone();
         let (source, hint) = match cause {
-            Cause::Db(source) => (source, None),
+            Cause::Db(source) | Cause::TimedOut(source, _) => (source, None),
             Cause::Waited(source, hint) => (source, Some(hint.into_boxed_str())),
             Cause::Panic(message) => {
                 return Error::MigrationPanicked {
@@ -548,7 +548,7 @@ impl Run<'_> {
                 break;
             }
             ran += 1;
-            match run_and_record(&group, self.direction, chain, migration.as_ref()).await {
+            match run_and_record(&group, self.db, self.direction, chain, migration.as_ref()).await {
                 Ok(Some(after)) => {
                     stack.push((i, name));
                     // a type created here needs no commit; one that gained labels does
@@ -645,7 +645,7 @@ impl Run<'_> {
         let outcome = if backend::use_transaction(migration, self.backend) {
             // MySQL with a transaction of its own: rows roll back, DDL does not
             match db.begin().await {
-                Ok(txn) => match run_migration(&txn, self.direction, migration).await {
+                Ok(txn) => match run_migration(&txn, db, self.direction, migration).await {
                     Ok(()) => txn.commit().await.map_err(Cause::Db),
                     Err(cause) => {
                         txn.rollback().await.ok();
@@ -655,7 +655,7 @@ impl Run<'_> {
                 Err(e) => Err(Cause::Db(e)),
             }
         } else {
-            run_migration(db, self.direction, migration).await
+            run_migration(db, db, self.direction, migration).await
         };
         if let Err(cause) = outcome {
             let cause = cause.explained(db).await;
@@ -711,6 +711,9 @@ async fn rollback_to(group: &DatabaseTransaction, i: usize) -> Result<(), Error>
 pub(crate) enum Cause {
     /// The database (or the migration) returned an error.
     Db(DbErr),
+    /// A statement gave up waiting for a lock: the error, and what a second session saw it
+    /// wait for.
+    TimedOut(DbErr, Option<lock_wait::Seen>),
     /// A statement gave up waiting for a lock: the error, and what is known of the wait.
     Waited(DbErr, String),
     /// The migration panicked; the panic's message and where.
@@ -723,7 +726,11 @@ impl Cause {
     async fn explained<C: ConnectionTrait>(self, conn: &C) -> Self {
         match self {
             Self::Db(e) if lock_wait::is_lock_timeout(&e) => {
-                let hint = lock_wait::explain(conn).await;
+                let hint = lock_wait::explain(conn, None).await;
+                Self::Waited(e, hint)
+            }
+            Self::TimedOut(e, seen) => {
+                let hint = lock_wait::explain(conn, seen.as_ref()).await;
                 Self::Waited(e, hint)
             }
             other => other,
@@ -731,9 +738,11 @@ impl Cause {
     }
 }
 
-/// Runs one migration's `up` or `down` on `conn`, catching a panic.
+/// Runs one migration's `up` or `down` on `conn` (a transaction of `db`, or `db`), catching
+/// a panic, and watching what it waits for should it take long.
 async fn run_migration<C>(
     conn: &C,
+    db: &DatabaseConnection,
     direction: Direction,
     migration: &dyn MigrationTrait,
 ) -> Result<(), Cause>
@@ -748,14 +757,21 @@ where
             Direction::Down => migration.down(&manager).await,
         }
     };
-    match catch_unwind(lock_wait::watching(work)).await {
+    let (outcome, seen) = lock_wait::observed(db, catch_unwind(lock_wait::watching(work))).await;
+    match outcome {
         Ok((result, restore)) => {
             if let Some(sql) = restore {
                 // it chose to wait without limit: the DDL lock timeout holds again after it
                 // (where its failure rolled the setting back already, this may fail: no harm)
                 conn.execute_unprepared(&sql).await.ok();
             }
-            result.map_err(Cause::Db)
+            result.map_err(|e| {
+                if lock_wait::is_lock_timeout(&e) {
+                    Cause::TimedOut(e, seen)
+                } else {
+                    Cause::Db(e)
+                }
+            })
         }
         Err(message) => Err(Cause::Panic(message)),
     }
@@ -765,11 +781,12 @@ where
 /// number of labels of each enum type afterwards.
 async fn run_and_record(
     conn: &DatabaseTransaction,
+    db: &DatabaseConnection,
     direction: Direction,
     chain: &Chain,
     migration: &dyn MigrationTrait,
 ) -> Result<Option<EnumLabels>, Cause> {
-    run_migration(conn, direction, migration).await?;
+    run_migration(conn, db, direction, migration).await?;
     record(conn, direction, chain, migration.name()).await
 }
 
