@@ -36,11 +36,100 @@ pub(crate) fn use_transaction(migration: &dyn MigrationTrait, backend: DbBackend
 /// chain's version table (`in_progress` is not a valid namespace).
 pub(crate) const PROGRESS_TABLE: &str = "seaql_migrations_in_progress";
 
+/// The table recording each applied migration's checksum, per namespace, beside the version
+/// tables (which keep sea-orm-migration's format). A row counts only while its `applied_at`
+/// equals the version row's: one left behind by a tool that knows nothing of it is stale.
+/// Its name cannot be a chain's version table (`source_checksums` is not a valid namespace).
+pub(crate) const CHECKSUM_TABLE: &str = "seaql_migrations_source_checksums";
+
+/// `CREATE TABLE IF NOT EXISTS` for [`CHECKSUM_TABLE`].
+pub(crate) fn create_checksum_table() -> TableCreateStatement {
+    use sea_orm::sea_query::{ColumnDef, Index};
+    Table::create()
+        .table(Alias::new(CHECKSUM_TABLE))
+        .if_not_exists()
+        .col(
+            ColumnDef::new(Alias::new("namespace"))
+                .string_len(64)
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new(Alias::new("version"))
+                .string_len(255)
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new(Alias::new("checksum"))
+                .string_len(64)
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new(Alias::new("applied_at"))
+                .big_integer()
+                .not_null(),
+        )
+        .primary_key(
+            Index::create()
+                .col(Alias::new("namespace"))
+                .col(Alias::new("version")),
+        )
+        .to_owned()
+}
+
+/// One row of [`CHECKSUM_TABLE`]: namespace, migration, checksum, applied_at.
+pub(crate) type ChecksumRow<'a> = (&'a str, &'a str, &'a str, i64);
+
+/// Records (or replaces) checksums in [`CHECKSUM_TABLE`]. `rows` must not be empty.
+pub(crate) fn upsert_checksums(rows: &[ChecksumRow<'_>]) -> sea_orm::sea_query::InsertStatement {
+    use sea_orm::sea_query::OnConflict;
+    let mut stmt = Query::insert();
+    stmt.into_table(Alias::new(CHECKSUM_TABLE)).columns([
+        Alias::new("namespace"),
+        Alias::new("version"),
+        Alias::new("checksum"),
+        Alias::new("applied_at"),
+    ]);
+    for (namespace, version, checksum, at) in rows {
+        stmt.values_panic([
+            (*namespace).into(),
+            (*version).into(),
+            (*checksum).into(),
+            (*at).into(),
+        ]);
+    }
+    stmt.on_conflict(
+        OnConflict::columns([Alias::new("namespace"), Alias::new("version")])
+            .update_columns([Alias::new("checksum"), Alias::new("applied_at")])
+            .to_owned(),
+    );
+    stmt
+}
+
+/// Forgets the checksum of `migration` of `namespace` (every one of the namespace without
+/// `migration`).
+pub(crate) fn delete_checksums(
+    namespace: &str,
+    migration: Option<&str>,
+) -> sea_orm::sea_query::DeleteStatement {
+    let mut stmt = Query::delete();
+    stmt.from_table(Alias::new(CHECKSUM_TABLE))
+        .and_where(Expr::col(Alias::new("namespace")).eq(namespace));
+    if let Some(migration) = migration {
+        stmt.and_where(Expr::col(Alias::new("version")).eq(migration));
+    }
+    stmt
+}
+
 /// One statement reading every row of the given version tables, tagged with the chain's
 /// namespace in a `chain_ns` column and `applied` in a `kind` column; with `progress`, also
 /// the rows of [`PROGRESS_TABLE`], whose `kind` is the direction (`up` or `down`). `tables`
-/// must not be empty unless `progress` is set.
-pub(crate) fn read_versions(tables: &[(&str, &str)], progress: bool) -> SelectStatement {
+/// must not be empty unless `progress` is set. With `checksums`, also the rows of
+/// [`CHECKSUM_TABLE`], whose `kind` is the checksum (`t1:…`, never `applied`, `up` or `down`).
+pub(crate) fn read_versions(
+    tables: &[(&str, &str)],
+    progress: bool,
+    checksums: bool,
+) -> SelectStatement {
     let mut selects = tables.iter().map(|(namespace, table)| {
         // namespaces are [a-z0-9]+ (checked by the registry), so the literal is safe
         Query::select()
@@ -74,6 +163,18 @@ pub(crate) fn read_versions(tables: &[(&str, &str)], progress: bool) -> SelectSt
         && !tables.is_empty()
     {
         query.union(UnionType::All, p);
+    }
+    if checksums {
+        query.union(
+            UnionType::All,
+            Query::select()
+                .expr_as(Expr::col(Alias::new("namespace")), Alias::new("chain_ns"))
+                .column(Alias::new("version"))
+                .column(Alias::new("applied_at"))
+                .expr_as(Expr::col(Alias::new("checksum")), Alias::new("kind"))
+                .from(Alias::new(CHECKSUM_TABLE))
+                .to_owned(),
+        );
     }
     query
 }
@@ -164,11 +265,54 @@ pub(crate) fn insert_version(
 /// type of the current schema has afterwards (`mood 3,status 2`, see [`parse_enum_labels`]):
 /// the runner commits when a type that existed before the migration gained or lost labels,
 /// since PostgreSQL does not let a transaction use an enum value it added.
+///
+/// With `checksum` (the chain's namespace and, when applied, the migration's checksum), the
+/// migration's row of [`CHECKSUM_TABLE`] is written or removed too: by the same statement on
+/// PostgreSQL (a data-modifying `WITH`), by the second statement returned elsewhere.
 pub(crate) fn record_version(
     backend: DbBackend,
     table: &str,
     migration: &str,
     applied: bool,
+    checksum: Option<(&str, Option<&str>)>,
+) -> Vec<Statement> {
+    let at = now_unix();
+    let checksum_stmt = checksum.map(|(namespace, sum)| match sum {
+        Some(sum) if applied => {
+            backend.build(&upsert_checksums(&[(namespace, migration, sum, at)]))
+        }
+        _ => backend.build(&delete_checksums(namespace, Some(migration))),
+    });
+    let mut version = record_version_row(backend, table, migration, applied, at);
+    match checksum_stmt {
+        None => vec![version],
+        Some(extra) if backend == DbBackend::Postgres => {
+            // WITH c AS (<checksum statement>) <version statement>: renumber the version
+            // statement's parameters after the checksum statement's
+            let shift = extra.values.as_ref().map_or(0, |v| v.0.len());
+            let mut sql = version.sql.clone();
+            let count = version.values.as_ref().map_or(0, |v| v.0.len());
+            for i in (1..=count).rev() {
+                sql = sql.replace(&format!("${i}"), &format!("${}", i + shift));
+            }
+            let mut values = extra.values.clone().map(|v| v.0).unwrap_or_default();
+            values.extend(version.values.take().map(|v| v.0).unwrap_or_default());
+            vec![Statement::from_sql_and_values(
+                backend,
+                format!("WITH c AS ({}) {sql}", extra.sql),
+                values,
+            )]
+        }
+        Some(extra) => vec![version, extra],
+    }
+}
+
+fn record_version_row(
+    backend: DbBackend,
+    table: &str,
+    migration: &str,
+    applied: bool,
+    at: i64,
 ) -> Statement {
     let probe = || {
         Query::returning().expr(Expr::cust(
@@ -181,7 +325,7 @@ pub(crate) fn record_version(
     };
     let postgres = backend == DbBackend::Postgres;
     if applied {
-        let mut stmt = insert_version(table, migration, now_unix());
+        let mut stmt = insert_version(table, migration, at);
         if postgres {
             stmt.returning(probe());
         }
@@ -400,6 +544,16 @@ pub(crate) fn read_all_rows(backend: DbBackend, tables: &[String]) -> SelectStat
             _ if table == PROGRESS_TABLE => select
                 .expr_as(Expr::col(Alias::new("namespace")), Alias::new("k"))
                 .expr_as(Expr::col(Alias::new("version")), Alias::new("v")),
+            _ if table == CHECKSUM_TABLE => select
+                .expr_as(Expr::col(Alias::new("namespace")), Alias::new("k"))
+                .expr_as(
+                    Expr::cust(if backend == DbBackend::MySql {
+                        "CONCAT(version, ' ', checksum)"
+                    } else {
+                        "version || ' ' || checksum"
+                    }),
+                    Alias::new("v"),
+                ),
             Some(joined) => select
                 .expr_as(literal, Alias::new("k"))
                 .expr_as(Expr::cust(joined), Alias::new("v")),
@@ -736,6 +890,7 @@ mod tests {
                 ("engine", "seaql_migrations"),
                 ("acme", "seaql_migrations_acme"),
             ],
+            false,
             false,
         );
         let pg = q.to_string(PostgresQueryBuilder);

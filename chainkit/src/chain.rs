@@ -1,5 +1,6 @@
 //! A chain: one migrator with its namespace, version table, dependencies and entity tables.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use sea_orm::DbBackend;
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
+use crate::checksum::{MigrationSource, Migrations};
 use crate::entities::Entities;
 use crate::namespace::{ENGINE_NAMESPACE, version_table};
 use crate::scope::TableScope;
@@ -36,6 +38,7 @@ pub struct Chain {
     entity_tables: Vec<String>,
     entities: Option<EntitiesFn>,
     source_dir: Option<PathBuf>,
+    sources: Option<Migrations>,
 }
 
 type EntitiesFn = Arc<dyn Fn(&mut Entities) + Send + Sync>;
@@ -76,6 +79,7 @@ impl Chain {
             entity_tables: Vec::new(),
             entities: None,
             source_dir: None,
+            sources: None,
         }
     }
 
@@ -133,6 +137,29 @@ impl Chain {
     pub fn source_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.source_dir = Some(dir.into());
         self
+    }
+
+    /// Declares the checksums of the chain's migrations (the list [`migrations!`](crate::migrations)
+    /// makes): each is recorded when its migration is applied, and a start refuses to run
+    /// while an applied migration's file no longer has the checksum recorded for it.
+    pub fn checksums(mut self, migrations: Migrations) -> Self {
+        self.sources = Some(migrations);
+        self
+    }
+
+    /// Each migration's name with its source and checksum, where declared
+    /// ([`checksums`](Self::checksums)).
+    pub fn sources(&self) -> BTreeMap<String, MigrationSource> {
+        self.sources
+            .iter()
+            .flat_map(|m| m.0.iter())
+            .map(|source| ((source.new)().name().to_owned(), *source))
+            .collect()
+    }
+
+    /// Whether the chain declares its migrations' checksums.
+    pub fn has_checksums(&self) -> bool {
+        self.sources.is_some_and(|m| !m.0.is_empty())
     }
 
     /// The migration crate's directory, if declared.
@@ -227,6 +254,7 @@ impl fmt::Debug for Chain {
             .field("entity_tables", &self.entity_tables)
             .field("entities", &self.entities.is_some())
             .field("source_dir", &self.source_dir)
+            .field("checksums", &self.has_checksums())
             .finish()
     }
 }

@@ -223,7 +223,23 @@ pub fn format_status(chains: &[ChainStatus]) -> String {
         for m in &chain.migrations {
             match (m.status, m.applied_at) {
                 (Status::Applied, Some(at)) => {
-                    let _ = writeln!(out, "    applied  {}  {}", format_time(at), m.name);
+                    let note = if m.modified {
+                        format!(
+                            "  MODIFIED since it was applied: {} has checksum {}, {} was \
+                             recorded (`migrate resolve --ns {} {} --accept-checksum` once the \
+                             edit is known to be harmless)",
+                            m.file.as_deref().unwrap_or("its file"),
+                            m.checksum.as_deref().unwrap_or_default(),
+                            m.recorded_checksum.as_deref().unwrap_or_default(),
+                            chain.namespace,
+                            m.name
+                        )
+                    } else if m.unchecked() {
+                        "  (no checksum recorded yet: the next start records it)".to_owned()
+                    } else {
+                        String::new()
+                    };
+                    let _ = writeln!(out, "    applied  {}  {}{note}", format_time(at), m.name);
                 }
                 _ => {
                     let _ = writeln!(out, "    pending  {:20}  {}", "", m.name);
@@ -235,7 +251,9 @@ pub fn format_status(chains: &[ChainStatus]) -> String {
 }
 
 /// Every chain's migrations as the JSON array `engine migrate status --json` prints:
-/// `[{"namespace", "version_table", "migrations": [{"name", "status", "applied_at"}]}]`.
+/// `[{"namespace", "version_table", "migrations": [{"name", "status", "applied_at", "file",
+/// "checksum", "recorded_checksum", "modified"}]}]` (`file` and the checksums where the chain
+/// declares checksums and they are known).
 pub fn format_status_json(chains: &[ChainStatus]) -> String {
     serde_json::to_string_pretty(chains).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
@@ -448,8 +466,9 @@ pub enum MigrateCommand {
     },
     /// Settle a migration that did not finish (after a crash, or a failure on MySQL): after
     /// checking the schema, record it as applied or as not applied. With --rolled-back it
-    /// also forgets a migration whose code was removed
-    #[command(group = clap::ArgGroup::new("outcome").required(true).args(["applied", "rolled_back"]))]
+    /// also forgets a migration whose code was removed. With --accept-checksum, record the
+    /// current checksum of an applied migration whose file was edited
+    #[command(group = clap::ArgGroup::new("outcome").required(true).args(["applied", "rolled_back", "accept_checksum"]))]
     Resolve {
         /// The chain: `engine` or a workflow project's namespace
         #[arg(long)]
@@ -462,6 +481,11 @@ pub enum MigrateCommand {
         /// Nothing of it remains: record it as not applied
         #[arg(long)]
         rolled_back: bool,
+        /// Its file was edited after it was applied, and the edit changes nothing this
+        /// database needs (or a new migration makes up for it): record the file's current
+        /// checksum, so that starts run again
+        #[arg(long)]
+        accept_checksum: bool,
     },
     /// Compare the entities with the schema the migrations produce, on scratch databases:
     /// SQLite in memory, or two fresh databases made (then dropped) on the server of an
@@ -683,19 +707,24 @@ pub async fn run_migrate(
             }
             MigrateCommand::Check { .. } | MigrateCommand::Autogenerate { .. } => {}
             MigrateCommand::Resolve {
-                migration, applied, ..
+                migration,
+                applied,
+                accept_checksum,
+                ..
             } => {
                 let ns = required()?;
-                let resolution = if *applied {
-                    crate::Resolution::Applied
+                let (resolution, outcome) = if *applied {
+                    (crate::Resolution::Applied, "recorded as applied")
+                } else if *accept_checksum {
+                    (
+                        crate::Resolution::AcceptChecksum,
+                        "recorded with its file's current checksum",
+                    )
                 } else {
-                    crate::Resolution::RolledBack
+                    (crate::Resolution::RolledBack, "recorded as not applied")
                 };
                 crate::resolve(&db, registry, &ns, migration, resolution).await?;
-                outln!(
-                    "namespace {ns:?}: migration {migration} recorded as {}",
-                    if *applied { "applied" } else { "not applied" }
-                );
+                outln!("namespace {ns:?}: migration {migration} {outcome}");
             }
         }
         Ok(())

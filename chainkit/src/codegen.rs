@@ -1076,9 +1076,14 @@ pub fn write_migration(
         .chars()
         .take_while(|c| c.is_whitespace())
         .collect();
+    // a `chainkit::migrations![…]` list (which records checksums) names the module; a plain
+    // `vec![…]` makes the migration
+    let checksummed = text.contains("chainkit::migrations![");
     let mut out = String::with_capacity(text.len() + 2 * module.len() + 40);
     for (i, l) in lines.iter().enumerate() {
-        if i == marker {
+        if i == marker && checksummed {
+            let _ = writeln!(out, "{indent}{module},");
+        } else if i == marker {
             let _ = writeln!(out, "{indent}Box::new({module}::Migration),");
         }
         out.push_str(l);

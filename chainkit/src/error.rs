@@ -171,6 +171,10 @@ pub enum Error {
         /// when it started, in seconds since the Unix epoch
         started_at: i64,
     },
+    /// An applied migration's file was edited since it was applied: its checksum differs from
+    /// the one recorded then. Nothing runs until it is settled.
+    #[error("{0}")]
+    ModifiedMigration(Box<Modified>),
     /// Neither the chain nor its version table knows a migration of this name.
     #[error(
         "namespace {namespace:?}: no migration named {migration}, in this build or in the database"
@@ -410,9 +414,35 @@ impl Error {
     }
 }
 
+/// An applied migration whose file was edited since it was applied (see
+/// [`Error::ModifiedMigration`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "namespace {namespace:?}: migration {migration} was edited after it was applied: its \
+     file {file} has checksum {current}, but {recorded} was recorded when it was applied, so \
+     databases migrated before and after the edit may differ. Nothing was run. Either undo \
+     the edit (and put the change in a new migration: `cargo xtask new-migration --ns \
+     {namespace} NAME`), or, once you have made sure the edit changes nothing this database \
+     needs, accept it: `engine migrate resolve --ns {namespace} {migration} \
+     --accept-checksum`"
+)]
+pub struct Modified {
+    /// the chain
+    pub namespace: String,
+    /// the migration
+    pub migration: String,
+    /// the migration's file, as the compiler was given it
+    pub file: String,
+    /// the checksum recorded when it was applied
+    pub recorded: String,
+    /// this build's checksum of its file
+    pub current: String,
+}
+
 /// What the isolation guard found: a migration that created, altered or dropped objects
-/// outside its chain's scope, or another chain's version rows. On PostgreSQL and SQLite it was rolled back (`left_behind` is
-/// `None`); where it could not be, `left_behind` lists every change it made.
+/// outside its chain's scope, or another chain's version or checksum rows. On PostgreSQL and
+/// SQLite it was rolled back (`left_behind` is `None`); where it could not be, `left_behind`
+/// lists every change it made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "namespace {namespace:?}: migration {migration}: {}{}",
@@ -440,7 +470,7 @@ pub(crate) fn trespass_list(trespasses: &[ObjectChange], scope: &str) -> String 
     trespasses
         .iter()
         .map(|c| match c.object.kind {
-            ObjectKind::VersionRows | ObjectKind::ProgressRow => {
+            ObjectKind::VersionRows | ObjectKind::ProgressRow | ObjectKind::ChecksumRows => {
                 format!("{c}, which belong to another chain")
             }
             _ => format!("{} is outside {scope} ({})", c.object, c.kind),

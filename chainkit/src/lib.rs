@@ -14,6 +14,7 @@
 mod backend;
 mod catalog;
 mod chain;
+pub mod checksum;
 pub mod cli;
 mod codegen;
 mod connect;
@@ -42,6 +43,7 @@ use sea_orm_migration::sea_orm::DynIden;
 
 pub use catalog::{Catalog, ColumnModel, ForeignKeyModel, IndexModel, TableModel, read_catalog};
 pub use chain::Chain;
+pub use checksum::{Checksum, MigrationSource, Migrations};
 pub use codegen::{
     GeneratedMigration, generate, migration_module, valid_migration_name, write_migration,
 };
@@ -50,7 +52,7 @@ pub use connect::{
 };
 pub use drift::{Change, Drift, ScratchServer, diff, drift};
 pub use entities::Entities;
-pub use error::{AppliedMigration, Error, Trespass};
+pub use error::{AppliedMigration, Error, Modified, Trespass};
 pub use lock::{DEFAULT_LOCK_TIMEOUT, MigrationLock, lock};
 pub use lock_wait::{DEFAULT_DDL_LOCK_TIMEOUT, wait_for_locks};
 pub use namespace::{
@@ -66,6 +68,52 @@ pub use runner::RunReport;
 pub use schema::{ChangeKind, ObjectChange, ObjectKey, ObjectKind, Snapshot, snapshot};
 pub use scope::{TableScope, is_version_table};
 pub use status::{ChainStatus, MigrationStatus, Status, StatusReport, Unregistered};
+
+/// A chain's migrations with each one's checksum, computed while the crate compiles: the list
+/// a migration crate's `lib.rs` keeps, under its `mod` lines. `cargo xtask new-migration`
+/// adds to it.
+///
+/// ```ignore
+/// mod m20260101_000001_create_invoices;
+/// mod m20260115_000001_add_due_date;
+///
+/// const MIGRATIONS: chainkit::Migrations = chainkit::migrations![
+///     m20260101_000001_create_invoices,
+///     m20260115_000001_add_due_date,
+///     // new migrations go above this line
+/// ];
+///
+/// pub struct Migrator;
+///
+/// impl MigratorTrait for Migrator {
+///     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+///         MIGRATIONS.boxed()
+///     }
+/// }
+///
+/// pub fn chain() -> chainkit::Chain {
+///     chainkit::Chain::workflow::<Migrator>("billing").checksums(MIGRATIONS)
+/// }
+/// ```
+///
+/// Each name is a module beside the invoking file, holding a `Migration` type; its file's
+/// checksum is [`checksum::of`] its text (formatting and comments do not count).
+#[macro_export]
+macro_rules! migrations {
+    ($($module:ident),* $(,)?) => {
+        $crate::Migrations(&[$(
+            $crate::MigrationSource {
+                module: ::core::stringify!($module),
+                list_file: ::core::file!(),
+                checksum: $crate::checksum::of(::core::include_str!(::core::concat!(
+                    ::core::stringify!($module),
+                    ".rs"
+                ))),
+                new: || ::std::boxed::Box::new($module::Migration),
+            }
+        ),*])
+    };
+}
 
 /// The version table of the workflow project `namespace` as an identifier, for
 /// `MigratorTrait::migration_table_name`:

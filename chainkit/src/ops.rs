@@ -347,11 +347,15 @@ where
     }
     for table in version_tables {
         if schema.contains(&table) {
-            let sql = format!("DROP TABLE {}", backend::quote(backend, &table));
-            pending.push((
-                vec![Statement::from_string(backend, sql)],
-                vec![ObjectKey::table(&table)],
-            ));
+            let mut statements = vec![Statement::from_string(
+                backend,
+                format!("DROP TABLE {}", backend::quote(backend, &table)),
+            )];
+            if table == chain.version_table() && schema.contains(backend::CHECKSUM_TABLE) {
+                // the chain's checksums go with its version rows
+                statements.push(backend.build(&backend::delete_checksums(namespace, None)));
+            }
+            pending.push((statements, vec![ObjectKey::table(&table)]));
         }
     }
     // PostgreSQL: each kind in a savepoint; one that other objects still depend on waits for
@@ -626,11 +630,15 @@ pub enum Resolution {
     Applied,
     /// Nothing of it remains: record it as not applied.
     RolledBack,
+    /// It is applied, and its file was edited since in a way a person found harmless: record
+    /// the file's current checksum.
+    AcceptChecksum,
 }
 
 /// Settles a migration that did not finish (see [`Error::Interrupted`]) after a person has
 /// checked the schema: records it as applied or as not applied, and clears the record that
-/// it was running. Also works on a migration with no such record, to correct the version table
+/// it was running. [`Resolution::AcceptChecksum`] settles an applied migration whose file was
+/// edited (see [`Error::ModifiedMigration`]) by recording its current checksum. Also works on a migration with no such record, to correct the version table
 /// by hand, and, with [`Resolution::RolledBack`], on a migration the database records but this
 /// build no longer has (its code was removed).
 ///
@@ -682,6 +690,32 @@ pub async fn resolve(
                     .to_owned(),
             ));
         }
+    }
+    if resolution == Resolution::AcceptChecksum {
+        let Some(&at) = recorded.applied.get(migration) else {
+            return Err(cannot(
+                "it is not applied, so it has no recorded checksum to replace".to_owned(),
+            ));
+        };
+        let Some(source) = chain.sources().get(migration).copied() else {
+            return Err(cannot(
+                "this build has no checksum for it (its chain does not declare checksums with \
+                 `chainkit::migrations!`)"
+                    .to_owned(),
+            ));
+        };
+        if !state.checksums_exist {
+            db.execute(&backend::create_checksum_table())
+                .await
+                .map_err(Error::db(context.clone()))?;
+        }
+        let sum = source.checksum.to_recorded();
+        db.execute(&backend::upsert_checksums(&[(
+            namespace, migration, &sum, at,
+        )]))
+        .await
+        .map_err(Error::db(context))?;
+        return Ok(());
     }
     let table = chain.version_table();
     if !recorded.table_exists {

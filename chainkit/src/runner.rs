@@ -37,7 +37,7 @@ use sea_orm_migration::{MigrationTrait, SchemaManager};
 
 use crate::backend;
 use crate::chain::Chain;
-use crate::error::{AppliedMigration, Error, Trespass};
+use crate::error::{AppliedMigration, Error, Modified, Trespass};
 use crate::lock_wait;
 use crate::schema::{ObjectChange, Snapshot, snapshot};
 use crate::status::{
@@ -140,13 +140,52 @@ pub(crate) async fn checked_state_with<C: ConnectionTrait>(
             .await
             .map_err(Error::db(format!("creating {}", backend::PROGRESS_TABLE)))?;
     }
-    let statuses: Vec<ChainStatus> = chains
+    if !state.checksums_exist && chains.iter().any(|c| c.has_checksums()) {
+        db.execute(&backend::create_checksum_table())
+            .await
+            .map_err(Error::db(format!("creating {}", backend::CHECKSUM_TABLE)))?;
+    }
+    let mut statuses: Vec<ChainStatus> = chains
         .iter()
         .zip(&state.recorded)
         .map(|(c, r)| chain_status(c, r))
         .collect();
     check_statuses(&statuses)?;
+    adopt(db, &mut statuses).await?;
     Ok((state, statuses))
+}
+
+/// Records the checksums of applied migrations that have none (applied by a build without
+/// checksums, or by stock sea-orm-migration): one statement for all, none when there are none.
+async fn adopt<C: ConnectionTrait>(db: &C, statuses: &mut [ChainStatus]) -> Result<(), Error> {
+    let rows: Vec<backend::ChecksumRow<'_>> = statuses
+        .iter()
+        .flat_map(|s| {
+            s.migrations.iter().filter(|m| m.unchecked()).map(|m| {
+                (
+                    s.namespace.as_str(),
+                    m.name.as_str(),
+                    m.checksum.as_deref().expect("unchecked: has a checksum"),
+                    m.applied_at.expect("unchecked: applied"),
+                )
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    db.execute(&backend::upsert_checksums(&rows))
+        .await
+        .map_err(Error::db(format!(
+            "recording the checksums of migrations applied without one in {}",
+            backend::CHECKSUM_TABLE
+        )))?;
+    for status in statuses.iter_mut() {
+        for m in status.migrations.iter_mut().filter(|m| m.unchecked()) {
+            m.recorded_checksum = m.checksum.clone();
+        }
+    }
+    Ok(())
 }
 
 /// Where every chain stands, when one read (without the lock) shows there is nothing to do:
@@ -154,7 +193,9 @@ pub(crate) async fn checked_state_with<C: ConnectionTrait>(
 /// the read fails: the caller then takes the lock and reads again.
 pub(crate) async fn up_to_date<C: ConnectionTrait>(db: &C, chains: &[&Chain]) -> Option<RunReport> {
     let state = read_state(db, chains, Read::Optimistic).await.ok()?;
-    if !state.progress_exists || state.recorded.iter().any(|r| !r.table_exists) {
+    let checksums_missing = !state.checksums_exist && chains.iter().any(|c| c.has_checksums());
+    if !state.progress_exists || checksums_missing || state.recorded.iter().any(|r| !r.table_exists)
+    {
         return None;
     }
     let statuses: Vec<ChainStatus> = chains
@@ -162,7 +203,10 @@ pub(crate) async fn up_to_date<C: ConnectionTrait>(db: &C, chains: &[&Chain]) ->
         .zip(&state.recorded)
         .map(|(c, r)| chain_status(c, r))
         .collect();
-    if check_statuses(&statuses).is_err() || statuses.iter().any(|s| s.pending().next().is_some()) {
+    let to_do = |s: &ChainStatus| {
+        s.pending().next().is_some() || s.migrations.iter().any(MigrationStatus::unchecked)
+    };
+    if check_statuses(&statuses).is_err() || statuses.iter().any(to_do) {
         return None;
     }
     Some(RunReport {
@@ -171,8 +215,21 @@ pub(crate) async fn up_to_date<C: ConnectionTrait>(db: &C, chains: &[&Chain]) ->
     })
 }
 
-/// Refuses statuses with versions this build does not have, or unfinished migrations.
+/// Refuses statuses with versions this build does not have, unfinished migrations, or applied
+/// migrations whose files were edited since.
 pub(crate) fn check_statuses(statuses: &[ChainStatus]) -> Result<(), Error> {
+    if let Some((status, m)) = statuses
+        .iter()
+        .find_map(|s| s.modified().next().map(|m| (s, m)))
+    {
+        return Err(Error::ModifiedMigration(Box::new(Modified {
+            namespace: status.namespace.clone(),
+            migration: m.name.clone(),
+            file: m.file.clone().unwrap_or_default(),
+            recorded: m.recorded_checksum.clone().unwrap_or_default(),
+            current: m.checksum.clone().unwrap_or_default(),
+        })));
+    }
     if let Some(status) = statuses.iter().find(|s| !s.unknown_applied.is_empty()) {
         return Err(Error::UnknownAppliedMigration {
             namespace: status.namespace.clone(),
@@ -310,13 +367,13 @@ fn mark(statuses: &mut [ChainStatus], done: &[AppliedMigration], direction: Dire
                 .iter_mut()
                 .find(|m| m.name == step.migration)
         {
+            let up = direction == Direction::Up;
             *m = MigrationStatus {
-                name: m.name.clone(),
-                status: match direction {
-                    Direction::Up => Status::Applied,
-                    Direction::Down => Status::Pending,
-                },
-                applied_at: (direction == Direction::Up).then_some(now),
+                status: if up { Status::Applied } else { Status::Pending },
+                applied_at: up.then_some(now),
+                recorded_checksum: m.checksum.clone().filter(|_| up),
+                modified: false,
+                ..m.clone()
             };
         }
     }
@@ -683,10 +740,18 @@ impl Run<'_> {
         // the runner's own writes, which the snapshot was read before; where DDL is
         // transactional the snapshot holds version rows joined (see `backend::read_all_rows`),
         // and such a migration is rare: read it again there
+        let checksum = chain
+            .has_checksums()
+            .then(|| chain.sources().get(name).map(|s| s.checksum.to_recorded()));
         self.schema = (!backend::transactional_ddl(self.backend)).then(|| {
-            after
-                .with_version_row(chain.version_table(), name, self.direction == Direction::Up)
-                .without_progress_row(chain.namespace())
+            let up = self.direction == Direction::Up;
+            let after = after
+                .with_version_row(chain.version_table(), name, up)
+                .without_progress_row(chain.namespace());
+            match checksum {
+                Some(sum) => after.with_checksum_row(chain.namespace(), name, sum.filter(|_| up)),
+                None => after,
+            }
         });
         self.record_done(chain, name);
         Ok(())
@@ -801,19 +866,35 @@ async fn record<C: ConnectionTrait>(
     chain: &Chain,
     migration: &str,
 ) -> Result<Option<EnumLabels>, Cause> {
-    let stmt = backend::record_version(
+    let checksum = chain.has_checksums().then(|| {
+        chain
+            .sources()
+            .get(migration)
+            .map(|s| s.checksum.to_recorded())
+    });
+    let mut statements = backend::record_version(
         conn.get_database_backend(),
         chain.version_table(),
         migration,
         direction == Direction::Up,
-    );
-    if conn.get_database_backend() == DbBackend::Postgres {
-        let row = conn.query_one_raw(stmt).await.map_err(Cause::Db)?;
+        checksum
+            .as_ref()
+            .map(|sum| (chain.namespace(), sum.as_deref())),
+    )
+    .into_iter();
+    let first = statements.next().expect("the version row's statement");
+    let labels = if conn.get_database_backend() == DbBackend::Postgres {
+        let row = conn.query_one_raw(first).await.map_err(Cause::Db)?;
         let text = row.and_then(|r| r.try_get::<Option<String>>("", "labels").ok().flatten());
-        return Ok(Some(backend::parse_enum_labels(text.as_deref())));
+        Some(backend::parse_enum_labels(text.as_deref()))
+    } else {
+        conn.execute_raw(first).await.map_err(Cause::Db)?;
+        None
+    };
+    for stmt in statements {
+        conn.execute_raw(stmt).await.map_err(Cause::Db)?;
     }
-    conn.execute_raw(stmt).await.map_err(Cause::Db)?;
-    Ok(None)
+    Ok(labels)
 }
 
 /// Awaits `work`, turning a panic inside it into its message.

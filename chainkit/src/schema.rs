@@ -46,6 +46,8 @@ pub enum ObjectKind {
     VersionRows,
     /// The row of the progress table that names one namespace.
     ProgressRow,
+    /// The rows of the checksum table that name one namespace.
+    ChecksumRows,
 }
 
 impl ObjectKind {
@@ -61,6 +63,7 @@ impl ObjectKind {
             Self::Extension => "extension",
             Self::VersionRows => "rows of version table",
             Self::ProgressRow => "progress record of namespace",
+            Self::ChecksumRows => "checksum records of namespace",
         }
     }
 
@@ -69,7 +72,7 @@ impl ObjectKind {
     pub fn is_schema_object(self) -> bool {
         !matches!(
             self,
-            Self::Extension | Self::VersionRows | Self::ProgressRow
+            Self::Extension | Self::VersionRows | Self::ProgressRow | Self::ChecksumRows
         )
     }
 
@@ -153,13 +156,22 @@ pub struct ObjectChange {
 impl fmt::Display for ObjectChange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.object.kind, self.kind) {
-            (ObjectKind::VersionRows | ObjectKind::ProgressRow, ChangeKind::Created) => {
+            (
+                ObjectKind::VersionRows | ObjectKind::ProgressRow | ObjectKind::ChecksumRows,
+                ChangeKind::Created,
+            ) => {
                 write!(f, "{} written", self.object)
             }
-            (ObjectKind::VersionRows | ObjectKind::ProgressRow, ChangeKind::Dropped) => {
+            (
+                ObjectKind::VersionRows | ObjectKind::ProgressRow | ObjectKind::ChecksumRows,
+                ChangeKind::Dropped,
+            ) => {
                 write!(f, "{} deleted", self.object)
             }
-            (ObjectKind::VersionRows | ObjectKind::ProgressRow, ChangeKind::Altered) => {
+            (
+                ObjectKind::VersionRows | ObjectKind::ProgressRow | ObjectKind::ChecksumRows,
+                ChangeKind::Altered,
+            ) => {
                 write!(f, "{} changed", self.object)
             }
             _ => write!(f, "{} {}", self.object, self.kind),
@@ -178,7 +190,7 @@ pub(crate) fn owns(
     match object.kind {
         ObjectKind::Extension => false,
         ObjectKind::VersionRows => object.name == own_version_table,
-        ObjectKind::ProgressRow => object.name == own_namespace,
+        ObjectKind::ProgressRow | ObjectKind::ChecksumRows => object.name == own_namespace,
         _ => object.name == own_version_table || scope.contains(&object.name),
     }
 }
@@ -293,6 +305,19 @@ impl Snapshot {
             .collect()
     }
 
+    /// The same snapshot without the objects the chain of `scope`, recording itself in
+    /// `version_table` under `namespace`, owns (its version and checksum rows included).
+    pub fn outside_of(&self, scope: &TableScope, namespace: &str, version_table: &str) -> Snapshot {
+        Snapshot {
+            objects: self
+                .objects
+                .iter()
+                .filter(|(k, _)| !owns(scope, namespace, version_table, k))
+                .map(|(k, l)| (k.clone(), l.clone()))
+                .collect(),
+        }
+    }
+
     /// The same snapshot restricted to the objects whose names `keep` accepts.
     pub fn filtered(&self, keep: impl Fn(&str) -> bool) -> Snapshot {
         Snapshot {
@@ -334,6 +359,35 @@ impl Snapshot {
             kind: ObjectKind::ProgressRow,
             name: namespace.to_owned(),
         });
+        self
+    }
+
+    /// The same snapshot with the checksum row of `migration` of `namespace` replaced by one
+    /// with `checksum` (removed with `None`): the runner's own write.
+    pub(crate) fn with_checksum_row(
+        mut self,
+        namespace: &str,
+        migration: &str,
+        checksum: Option<String>,
+    ) -> Self {
+        let rows = self
+            .objects
+            .entry(ObjectKey {
+                kind: ObjectKind::ChecksumRows,
+                name: namespace.to_owned(),
+            })
+            .or_default();
+        let prefix = format!("{migration} ");
+        rows.retain(|line| !line.starts_with(&prefix));
+        if let Some(checksum) = checksum {
+            rows.insert(format!("{prefix}{checksum}"));
+        }
+        if rows.is_empty() {
+            self.objects.remove(&ObjectKey {
+                kind: ObjectKind::ChecksumRows,
+                name: namespace.to_owned(),
+            });
+        }
         self
     }
 
@@ -408,7 +462,7 @@ async fn read_rows<C: ConnectionTrait>(db: &C, snapshot: &mut Snapshot) -> Resul
         }
     };
     for table in &tables {
-        if table != backend::PROGRESS_TABLE {
+        if table != backend::PROGRESS_TABLE && table != backend::CHECKSUM_TABLE {
             // an empty version table still has (no) rows to compare
             snapshot
                 .objects
@@ -423,6 +477,11 @@ async fn read_rows<C: ConnectionTrait>(db: &C, snapshot: &mut Snapshot) -> Resul
         let key = if table == backend::PROGRESS_TABLE {
             ObjectKey {
                 kind: ObjectKind::ProgressRow,
+                name: key,
+            }
+        } else if table == backend::CHECKSUM_TABLE {
+            ObjectKey {
+                kind: ObjectKind::ChecksumRows,
                 name: key,
             }
         } else {

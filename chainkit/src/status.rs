@@ -28,6 +28,27 @@ pub struct MigrationStatus {
     pub status: Status,
     /// When it was applied, in seconds since the Unix epoch (sea-orm-migration's format).
     pub applied_at: Option<i64>,
+    /// The migration's file, where the chain declares checksums.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// This build's checksum of the migration's file, where the chain declares checksums.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+    /// The checksum recorded when it was applied, where one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded_checksum: Option<String>,
+    /// Whether it was applied from a file with another checksum: edited since.
+    pub modified: bool,
+}
+
+impl MigrationStatus {
+    /// Whether it is applied with no checksum recorded although this build has one: applied
+    /// by a build without checksums or by stock sea-orm-migration. The next start records it.
+    pub fn unchecked(&self) -> bool {
+        self.status == Status::Applied
+            && self.checksum.is_some()
+            && self.recorded_checksum.is_none()
+    }
 }
 
 /// Where one chain stands.
@@ -65,6 +86,11 @@ impl ChainStatus {
             .map(|m| m.name.as_str())
     }
 
+    /// The applied migrations whose files were edited since (see [`MigrationStatus::modified`]).
+    pub fn modified(&self) -> impl Iterator<Item = &MigrationStatus> {
+        self.migrations.iter().filter(|m| m.modified)
+    }
+
     /// The newest applied migration, if any.
     pub fn latest_applied(&self) -> Option<&str> {
         self.migrations
@@ -84,6 +110,8 @@ pub(crate) struct Recorded {
     pub applied: BTreeMap<String, i64>,
     /// A migration that started outside a transaction and never finished.
     pub interrupted: Option<Interrupted>,
+    /// version → (checksum, applied_at), from the checksum table.
+    pub checksums: BTreeMap<String, (String, i64)>,
 }
 
 /// A migration recorded as started outside a transaction that never finished: the process
@@ -106,6 +134,8 @@ pub(crate) struct DbState {
     pub tables: Option<BTreeSet<String>>,
     /// Whether the progress table exists.
     pub progress_exists: bool,
+    /// Whether the checksum table exists (read only where a chain declares checksums).
+    pub checksums_exist: bool,
     /// Per chain, in the order asked.
     pub recorded: Vec<Recorded>,
 }
@@ -132,12 +162,13 @@ pub(crate) async fn read_state<C: ConnectionTrait>(
         .enumerate()
         .map(|(i, c)| (c.namespace(), i))
         .collect();
+    let with_checksums = chains.iter().any(|c| c.has_checksums());
     if read == Read::Optimistic {
         let all: Vec<(&str, &str)> = chains
             .iter()
             .map(|c| (c.namespace(), c.version_table()))
             .collect();
-        if let Ok(rows) = read_rows(db, &all, true).await {
+        if let Ok(rows) = read_rows(db, &all, true, with_checksums).await {
             let mut recorded = vec![
                 Recorded {
                     table_exists: true,
@@ -149,6 +180,7 @@ pub(crate) async fn read_state<C: ConnectionTrait>(
             return Ok(DbState {
                 tables: None,
                 progress_exists: true,
+                checksums_exist: with_checksums,
                 recorded,
             });
         }
@@ -158,24 +190,25 @@ pub(crate) async fn read_state<C: ConnectionTrait>(
         .iter()
         .map(|c| Recorded {
             table_exists: tables.contains(c.version_table()),
-            applied: BTreeMap::new(),
-            interrupted: None,
+            ..Recorded::default()
         })
         .collect();
     let progress = tables.contains(backend::PROGRESS_TABLE);
+    let checksums = with_checksums && tables.contains(backend::CHECKSUM_TABLE);
     let readable: Vec<(&str, &str)> = chains
         .iter()
         .filter(|c| tables.contains(c.version_table()))
         .map(|c| (c.namespace(), c.version_table()))
         .collect();
-    if readable.is_empty() && !progress {
+    if readable.is_empty() && !progress && !checksums {
         return Ok(DbState {
             tables: Some(tables),
             progress_exists: progress,
+            checksums_exist: checksums,
             recorded,
         });
     }
-    let rows = match read_rows(db, &readable, progress).await {
+    let rows = match read_rows(db, &readable, progress, checksums).await {
         Ok(rows) => rows,
         Err(source) => return Err(unreadable(db, &readable, progress, source).await),
     };
@@ -183,6 +216,7 @@ pub(crate) async fn read_state<C: ConnectionTrait>(
     Ok(DbState {
         tables: Some(tables),
         progress_exists: progress,
+        checksums_exist: checksums,
         recorded,
     })
 }
@@ -195,14 +229,21 @@ fn fill(
 ) {
     for (ns, version, at, kind) in rows {
         if let Some(&i) = index.get(ns.as_str()) {
-            if kind == "applied" {
-                recorded[i].applied.insert(version, at);
-            } else {
-                recorded[i].interrupted = Some(Interrupted {
-                    migration: version,
-                    direction: kind,
-                    started_at: at,
-                });
+            match kind.as_str() {
+                "applied" => {
+                    recorded[i].applied.insert(version, at);
+                }
+                "up" | "down" => {
+                    recorded[i].interrupted = Some(Interrupted {
+                        migration: version,
+                        direction: kind,
+                        started_at: at,
+                    });
+                }
+                // a row of the checksum table: its `kind` is the checksum
+                _ => {
+                    recorded[i].checksums.insert(version, (kind, at));
+                }
             }
         }
     }
@@ -227,9 +268,10 @@ async fn read_rows<C: ConnectionTrait>(
     db: &C,
     tables: &[(&str, &str)],
     progress: bool,
+    checksums: bool,
 ) -> Result<Vec<(String, String, i64, String)>, sea_orm::DbErr> {
     let rows = db
-        .query_all(&backend::read_versions(tables, progress))
+        .query_all(&backend::read_versions(tables, progress, checksums))
         .await?;
     rows.into_iter()
         .map(|row| {
@@ -251,7 +293,7 @@ async fn unreadable<C: ConnectionTrait>(
     source: sea_orm::DbErr,
 ) -> Error {
     for table in tables {
-        if let Err(source) = read_rows(db, std::slice::from_ref(table), false).await {
+        if let Err(source) = read_rows(db, std::slice::from_ref(table), false, false).await {
             return Error::UnreadableVersionTable {
                 namespace: table.0.to_owned(),
                 version_table: table.1.to_owned(),
@@ -278,18 +320,33 @@ pub(crate) fn chain_status(chain: &Chain, recorded: &Recorded) -> ChainStatus {
         .filter(|v| !names.contains(v))
         .cloned()
         .collect();
+    let sources = chain.sources();
     let migrations = names
         .into_iter()
         .map(|name| {
             let applied_at = recorded.applied.get(&name).copied();
+            let source = sources.get(&name);
+            let checksum = source.map(|s| s.checksum.to_recorded());
+            // a checksum row counts only for the version row it was recorded with
+            let recorded_checksum = applied_at.and_then(|at| {
+                recorded
+                    .checksums
+                    .get(&name)
+                    .filter(|(_, recorded_at)| *recorded_at == at)
+                    .map(|(sum, _)| sum.clone())
+            });
             MigrationStatus {
                 status: if applied_at.is_some() {
                     Status::Applied
                 } else {
                     Status::Pending
                 },
+                modified: matches!((&checksum, &recorded_checksum), (Some(c), Some(r)) if c != r),
+                file: source.map(|s| s.file()),
                 name,
                 applied_at,
+                checksum,
+                recorded_checksum,
             }
         })
         .collect();

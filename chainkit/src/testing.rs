@@ -458,7 +458,7 @@ pub async fn assert_round_trip(
         left.join(", ")
     );
     let outside =
-        |s: &crate::Snapshot| s.filtered(|t| !scope.contains(t) && t != chain.version_table());
+        |s: &crate::Snapshot| s.outside_of(&scope, chain.namespace(), chain.version_table());
     let touched = outside(&applied).changes(&outside(&empty));
     assert!(
         touched.is_empty(),

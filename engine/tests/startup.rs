@@ -445,7 +445,7 @@ fn read_only_commands_and_command_line_mistakes_create_nothing() {
         (&["migrate", "fresh"][..], "pass --ns"),
         (
             &["migrate", "resolve", "--ns", "template", "m1"][..],
-            "<--applied|--rolled-back>",
+            "<--applied|--rolled-back|--accept-checksum>",
         ),
         (&["--connect-timeout", "0"][..], "--connect-timeout"),
         (&["migrate", "up", "--ns", "nosuch"][..], "nosuch"),

@@ -8,6 +8,13 @@ pub use sea_orm_migration::prelude::*;
 mod m20260201_000001_create_requests;
 mod m20260215_000001_add_request_status;
 
+/// The chain's migrations, oldest first, with their checksums.
+const MIGRATIONS: chainkit::Migrations = chainkit::migrations![
+    m20260201_000001_create_requests,
+    m20260215_000001_add_request_status,
+    // new migrations go above this line (`cargo xtask new-migration --ns template NAME`)
+];
+
 /// This chain's namespace.
 pub const NAMESPACE: &str = ext_template::NAMESPACE;
 
@@ -18,11 +25,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(m20260201_000001_create_requests::Migration),
-            Box::new(m20260215_000001_add_request_status::Migration),
-            // new migrations go above this line (`cargo xtask new-migration --ns template NAME`)
-        ]
+        MIGRATIONS.boxed()
     }
 
     fn migration_table_name() -> DynIden {
@@ -33,6 +36,7 @@ impl MigratorTrait for Migrator {
 /// This project's chain, as the engine registers it.
 pub fn chain() -> chainkit::Chain {
     chainkit::Chain::workflow::<Migrator>(NAMESPACE)
+        .checksums(MIGRATIONS)
         .entities(ext_template::entities::declare)
         .source_dir(env!("CARGO_MANIFEST_DIR"))
 }

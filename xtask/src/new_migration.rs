@@ -109,12 +109,8 @@ pub fn run(ws: &Workspace, ns: &str, name: &str) -> Result<()> {
     let text =
         std::fs::read_to_string(&lib).with_context(|| format!("reading {}", lib.display()))?;
     let text = add_module(&text, &module, &lib)?;
-    let text = insert_before(
-        &text,
-        LIST_MARKER,
-        &format!("            Box::new({module}::Migration),"),
-        &lib,
-    )?;
+    let entry = list_entry(&text, &module);
+    let text = insert_before(&text, LIST_MARKER, &entry, &lib)?;
     let mut edit = Edit::default();
     edit.write(&file, &migration_file(ns, &module))?;
     edit.write(&lib, &text)?;
@@ -124,6 +120,22 @@ pub fn run(ws: &Workspace, ns: &str, name: &str) -> Result<()> {
     println!("added it to the migrations() list in {}", shown(&lib));
     println!("next: write its up() and down(), then `cargo run -p engine` applies it");
     Ok(())
+}
+
+/// The line that lists `module` above the [`LIST_MARKER`] of `lib_rs`, indented as the
+/// marker: its name in a `chainkit::migrations![…]` list (which records checksums), else
+/// `Box::new(module::Migration),` in a plain `vec![…]`.
+fn list_entry(lib_rs: &str, module: &str) -> String {
+    let indent: String = lib_rs
+        .lines()
+        .find(|l| l.contains(LIST_MARKER))
+        .map(|l| l.chars().take_while(|c| c.is_whitespace()).collect())
+        .unwrap_or_default();
+    if lib_rs.contains("chainkit::migrations![") {
+        format!("{indent}{module},")
+    } else {
+        format!("{indent}Box::new({module}::Migration),")
+    }
 }
 
 /// `text` with `mod {module};` after the last `mod m…;` line.

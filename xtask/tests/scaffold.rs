@@ -156,7 +156,7 @@ fn a_new_project_and_a_new_migration_build_test_and_run_with_no_hand_edit() {
     let lib = std::fs::read_to_string(ws.join(&migration_crate).join("src/lib.rs")).unwrap();
     assert!(lib.contains(&format!("mod {name};")));
     assert!(lib.contains(&format!(
-        "            Box::new({name}::Migration),\n            // new migrations go above this line"
+        "    {name},\n    // new migrations go above this line"
     )));
 
     let out = cargo(&ws, &["build", "--workspace"]);
