@@ -9,6 +9,11 @@
 //!
 //! - `fresh`: applying every chain to an empty database, this runner (`chainkit::migrate`,
 //!   its lock included) against the plain loop (each chain's `MigratorTrait::up` in turn);
+//! - `fresh_unguarded`: this runner with its isolation guard off, so that the guard's share
+//!   shows (for the benchmark only);
+//! - `plain_default`: the plain loop the way a plain program runs it, on a pool made by
+//!   `Database::connect(url)` with SeaORM's default options (several connections, each
+//!   checked before use, statements logged), fresh and no-op;
 //! - `noop`: the same with everything already applied;
 //! - `noop_floor`: one query reading all version tables, the least a startup can do;
 //! - `noop_statements`: how many statements this runner's no-op startup sends.
@@ -154,7 +159,10 @@ fn median(mut samples: Vec<Duration>) -> f64 {
 struct Result {
     backend: Backend,
     fresh_ms: f64,
+    fresh_unguarded_ms: f64,
     fresh_plain_ms: f64,
+    fresh_plain_default_ms: f64,
+    noop_plain_default_ms: f64,
     noop_ms: f64,
     noop_plain_ms: f64,
     noop_floor_ms: f64,
@@ -170,6 +178,7 @@ async fn scratch(backend: Backend, server: Option<&str>) -> (TestDatabase, Datab
 async fn measure(args: &Args, backend: Backend, server: Option<&str>) -> Result {
     let registry = registry(args.chains, args.migrations);
     let (mut fresh, mut fresh_plain) = (Vec::new(), Vec::new());
+    let (mut unguarded, mut fresh_default, mut noop_default) = (Vec::new(), Vec::new(), Vec::new());
     let (mut noop, mut noop_plain, mut noop_floor) = (Vec::new(), Vec::new(), Vec::new());
     let mut statements = 0;
     for rep in 0..args.fresh_reps {
@@ -184,6 +193,34 @@ async fn measure(args: &Args, backend: Backend, server: Option<&str>) -> Result 
         let started = Instant::now();
         plain_loop(&plain, args.chains).await;
         fresh_plain.push(started.elapsed());
+
+        let (bare_db, bare) = scratch(backend, server).await;
+        chainkit::testing::set_guard_for_benchmarks(false);
+        let started = Instant::now();
+        let result = chainkit::migrate(&bare, &registry).await;
+        unguarded.push(started.elapsed());
+        chainkit::testing::set_guard_for_benchmarks(true);
+        result.unwrap_or_else(|e| panic!("{e}"));
+        bare.close().await.ok();
+        bare_db.drop_database().await;
+
+        let (default_db, first) = scratch(backend, server).await;
+        first.close().await.ok();
+        let pool = sea_orm::Database::connect(&default_db.url)
+            .await
+            .expect("connecting with the default options");
+        let started = Instant::now();
+        plain_loop(&pool, args.chains).await;
+        fresh_default.push(started.elapsed());
+        if rep == 0 {
+            for _ in 0..args.reps {
+                let started = Instant::now();
+                plain_loop(&pool, args.chains).await;
+                noop_default.push(started.elapsed());
+            }
+        }
+        pool.close().await.ok();
+        default_db.drop_database().await;
 
         if rep == 0 {
             for _ in 0..args.reps {
@@ -220,7 +257,10 @@ async fn measure(args: &Args, backend: Backend, server: Option<&str>) -> Result 
     Result {
         backend,
         fresh_ms: median(fresh),
+        fresh_unguarded_ms: median(unguarded),
         fresh_plain_ms: median(fresh_plain),
+        fresh_plain_default_ms: median(fresh_default),
+        noop_plain_default_ms: median(noop_default),
         noop_ms: median(noop),
         noop_plain_ms: median(noop_plain),
         noop_floor_ms: median(noop_floor),
@@ -252,13 +292,16 @@ async fn main() {
             args.chains, args.migrations, args.fresh_reps, args.reps
         );
         println!(
-            "{:9} {:>9} {:>11} {:>7} {:>8} {:>10} {:>9} {:>9} {:>9} {:>11}",
+            "{:9} {:>9} {:>9} {:>11} {:>13} {:>7} {:>8} {:>10} {:>12} {:>9} {:>9} {:>9} {:>11}",
             "backend",
             "fresh",
+            "unguarded",
             "fresh_plain",
+            "plain_default",
             "speedup",
             "noop",
             "noop_plain",
+            "noop_default",
             "speedup",
             "floor",
             "vs_floor",
@@ -278,7 +321,10 @@ async fn main() {
                     "chains": args.chains,
                     "migrations": args.migrations,
                     "fresh_ms": r.fresh_ms,
+                    "fresh_unguarded_ms": r.fresh_unguarded_ms,
                     "fresh_plain_ms": r.fresh_plain_ms,
+                    "fresh_plain_default_ms": r.fresh_plain_default_ms,
+                    "noop_plain_default_ms": r.noop_plain_default_ms,
                     "noop_ms": r.noop_ms,
                     "noop_plain_ms": r.noop_plain_ms,
                     "noop_floor_ms": r.noop_floor_ms,
@@ -286,15 +332,19 @@ async fn main() {
                 })
             );
         } else {
+            // speed-ups against the faster of the two plain figures
             println!(
-                "{:9} {:>9.1} {:>11.1} {:>6.1}x {:>8.2} {:>10.1} {:>8.1}x {:>9.2} {:>8.2}x {:>11}",
+                "{:9} {:>9.1} {:>9.1} {:>11.1} {:>13.1} {:>6.1}x {:>8.2} {:>10.1} {:>12.1} {:>8.1}x {:>9.2} {:>8.2}x {:>11}",
                 r.backend.to_string(),
                 r.fresh_ms,
+                r.fresh_unguarded_ms,
                 r.fresh_plain_ms,
-                r.fresh_plain_ms / r.fresh_ms,
+                r.fresh_plain_default_ms,
+                r.fresh_plain_ms.min(r.fresh_plain_default_ms) / r.fresh_ms,
                 r.noop_ms,
                 r.noop_plain_ms,
-                r.noop_plain_ms / r.noop_ms,
+                r.noop_plain_default_ms,
+                r.noop_plain_ms.min(r.noop_plain_default_ms) / r.noop_ms,
                 r.noop_floor_ms,
                 r.noop_ms / r.noop_floor_ms,
                 r.noop_statements

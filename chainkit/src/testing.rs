@@ -72,6 +72,14 @@ impl Backend {
     }
 }
 
+/// Turns the runner's isolation guard off (`false`) or on again, for the whole process: only
+/// for the startup benchmark, which measures what the guard costs. Never in a program that
+/// migrates a database anyone uses: with the guard off a migration may change anything.
+#[doc(hidden)]
+pub fn set_guard_for_benchmarks(on: bool) {
+    crate::runner::set_guard(on);
+}
+
 /// A database of its own for one test. Call [`TestDatabase::drop_database`] at the end; a test
 /// that panics before it still removes the database when the value is dropped.
 #[derive(Debug)]
