@@ -28,6 +28,56 @@ pub async fn connect(url: &str, timeout: Duration) -> Result<DatabaseConnection,
     .await
 }
 
+/// A new one-connection pool to the database of `db` (PostgreSQL or MySQL, with `db`'s
+/// connect options): `None` on SQLite, where another connection to an in-memory database
+/// would be another database, and for connections that are not a driver's pool.
+pub(crate) async fn another_session(
+    db: &DatabaseConnection,
+) -> Option<Result<DatabaseConnection, sea_orm::sqlx::Error>> {
+    use sea_orm::DatabaseConnectionType as Inner;
+    use sea_orm::sqlx::{mysql::MySqlPoolOptions, postgres::PgPoolOptions};
+    Some(match &db.inner {
+        Inner::SqlxPostgresPoolConnection(_) => {
+            let options = db.get_postgres_connection_pool().connect_options();
+            PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with((*options).clone())
+                .await
+                .map(sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool)
+        }
+        Inner::SqlxMySqlPoolConnection(_) => {
+            let options = db.get_mysql_connection_pool().connect_options();
+            MySqlPoolOptions::new()
+                .max_connections(1)
+                .connect_with((*options).clone())
+                .await
+                .map(sea_orm::SqlxMySqlConnector::from_sqlx_mysql_pool)
+        }
+        _ => return None,
+    })
+}
+
+/// Whether `db` may hand out more than one connection (PostgreSQL and MySQL pools only:
+/// SQLite's lock is the file's, whatever the connection).
+pub(crate) fn many_sessions(db: &DatabaseConnection) -> bool {
+    use sea_orm::DatabaseConnectionType as Inner;
+    match &db.inner {
+        Inner::SqlxPostgresPoolConnection(_) => {
+            db.get_postgres_connection_pool()
+                .options()
+                .get_max_connections()
+                > 1
+        }
+        Inner::SqlxMySqlPoolConnection(_) => {
+            db.get_mysql_connection_pool()
+                .options()
+                .get_max_connections()
+                > 1
+        }
+        _ => false,
+    }
+}
+
 /// [`connect`], with statements waiting at most `ddl_lock_timeout` for a table lock (`None`:
 /// without limit): PostgreSQL's `lock_timeout`, MySQL's `lock_wait_timeout` and
 /// `innodb_lock_wait_timeout`, SQLite's busy timeout, for the session's whole life.

@@ -37,8 +37,8 @@ pub mod testing;
 
 use std::time::Duration;
 
-use sea_orm::DatabaseConnection;
 use sea_orm::sea_query::{Alias, IntoIden};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use sea_orm_migration::sea_orm::DynIden;
 
 pub use catalog::{Catalog, ColumnModel, ForeignKeyModel, IndexModel, TableModel, read_catalog};
@@ -182,6 +182,11 @@ pub async fn startup(
 /// the migration lock (waiting at most [`DEFAULT_LOCK_TIMEOUT`]). When every chain is up to
 /// date it sends one statement, the state read, and takes no lock.
 ///
+/// `db` may be a program's own pool of several connections (`Database::connect`'s default):
+/// the lock is a session's, so the run then opens one connection of its own with the pool's
+/// options (its statements waiting at most [`DEFAULT_DDL_LOCK_TIMEOUT`] for a table lock),
+/// takes the lock, runs and releases on it, and closes it.
+///
 /// Nothing runs if any version table records a migration this build does not have. If the
 /// engine chain fails no workflow chain runs; if a workflow chain fails the chains after it
 /// do not run. On PostgreSQL and SQLite a failed migration leaves no trace.
@@ -208,12 +213,43 @@ pub async fn migrate_with(
     if let Some(report) = runner::up_to_date(db, &chains).await {
         return Ok(report);
     }
-    let held = lock(db, lock_timeout).await?;
-    let result = runner::up(db, &chains, None).await;
-    let released = held.release(db).await;
-    let report = result?;
-    released?;
-    Ok(report)
+    // a pool of several connections (a program's own) would take the session-level lock on
+    // one connection and run, and release it, on others: the run gets one of its own, whose
+    // statements wait at most the default DDL lock timeout
+    let own = if connect::many_sessions(db) {
+        let own = connect::another_session(db)
+            .await
+            .expect("a pool of several connections is a driver's pool")
+            .map_err(|e| {
+                Error::db("opening a connection for the migration run")(sea_orm::DbErr::Conn(
+                    sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(e)),
+                ))
+            })?;
+        let backend = own.get_database_backend();
+        own.execute_unprepared(&lock_wait::set_timeout_sql(
+            backend,
+            Some(DEFAULT_DDL_LOCK_TIMEOUT),
+        ))
+        .await
+        .map_err(Error::db("setting the DDL lock timeout"))?;
+        Some(own)
+    } else {
+        None
+    };
+    let conn = own.as_ref().unwrap_or(db);
+    let held = lock(conn, lock_timeout).await;
+    let result = match held {
+        Ok(held) => {
+            let result = runner::up(conn, &chains, None).await;
+            let released = held.release(conn).await;
+            result.and_then(|report| released.map(|()| report))
+        }
+        Err(e) => Err(e),
+    };
+    if let Some(own) = own {
+        own.close().await.ok();
+    }
+    result
 }
 
 /// Where every chain of the registry stands, without changing anything.

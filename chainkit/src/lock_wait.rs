@@ -146,7 +146,7 @@ pub(crate) async fn observed<F: std::future::Future>(
     let opened: Mutex<Option<DatabaseConnection>> = Mutex::new(None);
     let watch = async {
         tokio::time::sleep(FIRST_LOOK).await;
-        if let Some(other) = second_session(db).await {
+        if let Some(Ok(other)) = crate::connect::another_session(db).await {
             *opened.lock().expect("not poisoned") = Some(other.clone());
             loop {
                 if let Some(s) = look(&other, backend).await {
@@ -168,32 +168,6 @@ pub(crate) async fn observed<F: std::future::Future>(
     }
     let seen = seen.lock().expect("not poisoned").take();
     (out, seen)
-}
-
-/// A second connection to `db`'s database, with `db`'s connect options.
-async fn second_session(db: &DatabaseConnection) -> Option<DatabaseConnection> {
-    use sea_orm::DatabaseConnectionType as Inner;
-    use sea_orm::sqlx::{mysql::MySqlPoolOptions, postgres::PgPoolOptions};
-    let connected = match &db.inner {
-        Inner::SqlxPostgresPoolConnection(_) => {
-            let options = db.get_postgres_connection_pool().connect_options();
-            PgPoolOptions::new()
-                .max_connections(1)
-                .connect_with((*options).clone())
-                .await
-                .map(sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool)
-        }
-        Inner::SqlxMySqlPoolConnection(_) => {
-            let options = db.get_mysql_connection_pool().connect_options();
-            MySqlPoolOptions::new()
-                .max_connections(1)
-                .connect_with((*options).clone())
-                .await
-                .map(sea_orm::SqlxMySqlConnector::from_sqlx_mysql_pool)
-        }
-        _ => return None,
-    };
-    connected.ok()
 }
 
 /// What the holder of the migration lock waits for, if it waits for a lock.

@@ -743,7 +743,8 @@ impl Run<'_> {
         let checksum = chain
             .has_checksums()
             .then(|| chain.sources().get(name).map(|s| s.checksum.to_recorded()));
-        self.schema = (!backend::transactional_ddl(self.backend)).then(|| {
+        let keep = !backend::transactional_ddl(self.backend) && guarded();
+        self.schema = keep.then(|| {
             let up = self.direction == Direction::Up;
             let after = after
                 .with_version_row(chain.version_table(), name, up)
@@ -766,9 +767,13 @@ pub(crate) fn set_guard(on: bool) {
     GUARD.store(on, std::sync::atomic::Ordering::SeqCst);
 }
 
+fn guarded() -> bool {
+    GUARD.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// The schema for the guard: read, or (guard off) empty, so that nothing differs.
 async fn guard_snapshot<C: ConnectionTrait>(db: &C) -> Result<Snapshot, Error> {
-    if GUARD.load(std::sync::atomic::Ordering::SeqCst) {
+    if guarded() {
         snapshot(db).await
     } else {
         Ok(Snapshot::default())

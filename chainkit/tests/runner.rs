@@ -364,3 +364,27 @@ async fn a_start_with_nothing_to_do_sends_one_statement_and_takes_no_lock() {
         test_db.drop_database().await;
     }
 }
+
+#[tokio::test]
+async fn a_programs_own_pool_of_many_connections_gets_the_lock_released() {
+    for test_db in TestDatabase::all().await {
+        let backend = test_db.backend;
+        let registry =
+            Registry::new(engine_chain(), [chain_creating("alpha", &["a", "b"])]).unwrap();
+        // what a plain program opens: SeaORM's default pool of several connections
+        let pool = sea_orm::Database::connect(&test_db.url).await.unwrap();
+        let report = chainkit::migrate(&pool, &registry)
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        assert_eq!(report.applied.len(), 4, "{backend}");
+        // the lock went with the run: another engine takes it at once
+        let other = test_db.connect().await;
+        let held = chainkit::lock(&other, std::time::Duration::from_secs(1))
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: the lock was left held: {e}"));
+        held.release(&other).await.unwrap();
+        other.close().await.ok();
+        pool.close().await.ok();
+        test_db.drop_database().await;
+    }
+}
