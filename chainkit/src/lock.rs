@@ -90,6 +90,11 @@ fn lock_failed(what: &str) -> impl FnOnce(sea_orm::DbErr) -> Error + '_ {
 /// Takes the migration lock on `db`'s database, waiting at most `timeout`. While it waits it
 /// logs (at warn level) that it waits and, where the database tells, for whom.
 ///
+/// On PostgreSQL and MySQL the lock belongs to the database session that took it: call this,
+/// the work it guards and [`MigrationLock::release`] on a pool of one connection (as
+/// [`connect`](crate::connect) opens; [`migrate`](crate::migrate) makes one itself when given
+/// a larger pool).
+///
 /// # Errors
 /// [`Error::LockTimeout`] when the lock is not free within `timeout`; [`Error::Database`] or
 /// [`Error::Lock`] when it cannot be asked for.

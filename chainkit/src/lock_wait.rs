@@ -126,14 +126,16 @@ pub(crate) struct Seen {
 /// How long a migration runs before a second session looks at what it waits for: almost
 /// every migration is done before, and costs nothing more than a timer.
 const FIRST_LOOK: Duration = Duration::from_millis(300);
-/// How often the second session looks again.
+/// How soon the second session looks again; the pause grows to [`LAST_LOOK`], below the least
+/// DDL lock timeout (a second), so that every statement that gives up is seen waiting.
 const NEXT_LOOK: Duration = Duration::from_millis(200);
+const LAST_LOOK: Duration = Duration::from_millis(500);
 
 /// Runs `work` (a migration, on `db`'s session) and, should it take longer than a moment,
-/// looks from a second session at what that session waits for (PostgreSQL `pg_locks`,
-/// MySQL/MariaDB `PROCESSLIST`), so that a migration that gives up waiting for a lock can be
-/// told which table. The migration's session is found as the holder of the migration lock;
-/// without it (or on SQLite, where nothing can be seen) nothing is.
+/// looks from a second session, again and again, at what that session waits for (PostgreSQL
+/// `pg_locks`, MySQL/MariaDB `PROCESSLIST`), so that a migration that gives up waiting for a
+/// lock can be told which table. The migration's session is found as the holder of the
+/// migration lock; without it (or on SQLite, where nothing can be seen) nothing is.
 pub(crate) async fn observed<F: std::future::Future>(
     db: &DatabaseConnection,
     work: F,
@@ -148,11 +150,15 @@ pub(crate) async fn observed<F: std::future::Future>(
         tokio::time::sleep(FIRST_LOOK).await;
         if let Some(Ok(other)) = crate::connect::another_session(db).await {
             *opened.lock().expect("not poisoned") = Some(other.clone());
+            let mut pause = NEXT_LOOK;
             loop {
-                if let Some(s) = look(&other, backend).await {
-                    *seen.lock().expect("not poisoned") = Some(s);
+                // the latest wait seen; a statement that gives up has waited at least a
+                // second (the least --ddl-lock-timeout), so its wait is seen before it ends
+                if let Some(now) = look(&other, backend).await {
+                    *seen.lock().expect("not poisoned") = Some(now);
                 }
-                tokio::time::sleep(NEXT_LOOK).await;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(LAST_LOOK);
             }
         }
         std::future::pending::<()>().await;

@@ -156,7 +156,8 @@ pub(crate) async fn checked_state_with<C: ConnectionTrait>(
 }
 
 /// Records the checksums of applied migrations that have none (applied by a build without
-/// checksums, or by stock sea-orm-migration): one statement for all, none when there are none.
+/// checksums, or by stock sea-orm-migration): one statement per 500 of them, none when there
+/// are none.
 async fn adopt<C: ConnectionTrait>(db: &C, statuses: &mut [ChainStatus]) -> Result<(), Error> {
     let rows: Vec<backend::ChecksumRow<'_>> = statuses
         .iter()
@@ -171,15 +172,18 @@ async fn adopt<C: ConnectionTrait>(db: &C, statuses: &mut [ChainStatus]) -> Resu
             })
         })
         .collect();
+    // a statement per 500 rows keeps under every backend's limit of bound values
+    for batch in rows.chunks(500) {
+        db.execute(&backend::upsert_checksums(batch))
+            .await
+            .map_err(Error::db(format!(
+                "recording the checksums of migrations applied without one in {}",
+                backend::CHECKSUM_TABLE
+            )))?;
+    }
     if rows.is_empty() {
         return Ok(());
     }
-    db.execute(&backend::upsert_checksums(&rows))
-        .await
-        .map_err(Error::db(format!(
-            "recording the checksums of migrations applied without one in {}",
-            backend::CHECKSUM_TABLE
-        )))?;
     for status in statuses.iter_mut() {
         for m in status.migrations.iter_mut().filter(|m| m.unchecked()) {
             m.recorded_checksum = m.checksum.clone();

@@ -210,7 +210,7 @@ pub(crate) async fn read_state<C: ConnectionTrait>(
     }
     let rows = match read_rows(db, &readable, progress, checksums).await {
         Ok(rows) => rows,
-        Err(source) => return Err(unreadable(db, &readable, progress, source).await),
+        Err(source) => return Err(unreadable(db, &readable, progress, checksums, source).await),
     };
     fill(&mut recorded, &index, rows);
     Ok(DbState {
@@ -290,6 +290,7 @@ async fn unreadable<C: ConnectionTrait>(
     db: &C,
     tables: &[(&str, &str)],
     progress: bool,
+    checksums: bool,
     source: sea_orm::DbErr,
 ) -> Error {
     for table in tables {
@@ -302,10 +303,15 @@ async fn unreadable<C: ConnectionTrait>(
         }
     }
     Error::Database {
-        context: if progress {
-            format!("reading {}", backend::PROGRESS_TABLE)
-        } else {
-            "reading the version tables".to_owned()
+        context: match (progress, checksums) {
+            (true, true) => format!(
+                "reading {} and {}",
+                backend::PROGRESS_TABLE,
+                backend::CHECKSUM_TABLE
+            ),
+            (true, false) => format!("reading {}", backend::PROGRESS_TABLE),
+            (false, true) => format!("reading {}", backend::CHECKSUM_TABLE),
+            (false, false) => "reading the version tables".to_owned(),
         },
         source: Box::new(source),
     }
