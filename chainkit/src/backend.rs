@@ -488,7 +488,12 @@ pub(crate) fn schema_catalog(backend: DbBackend) -> Statement {
                AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_proc'::regclass \
                  AND e.objid = p.oid AND e.deptype = 'e') \
              UNION ALL \
-             SELECT 'extension', x.extname::text, 'extension ' || x.extversion FROM pg_extension x"
+             SELECT 'extension', x.extname::text, 'extension ' || x.extversion FROM pg_extension x \
+             UNION ALL \
+             SELECT 'writes', w.relname::text, (w.n_tup_ins + w.n_tup_upd + w.n_tup_del)::text \
+               || ' ' || c.relfilenode::text || ' ' || now()::text || ' ' || pg_backend_pid()::text \
+               FROM pg_stat_xact_user_tables w JOIN pg_class c ON c.oid = w.relid \
+               WHERE w.schemaname = current_schema() AND w.relname LIKE 'seaql\\_migrations%'"
         }
         _ => {
             "SELECT CASE TABLE_TYPE WHEN 'VIEW' THEN 'view' WHEN 'SEQUENCE' THEN 'sequence' \

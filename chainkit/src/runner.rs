@@ -39,7 +39,7 @@ use crate::backend;
 use crate::chain::Chain;
 use crate::error::{AppliedMigration, Error, Modified, Trespass};
 use crate::lock_wait;
-use crate::schema::{ObjectChange, Snapshot, snapshot};
+use crate::schema::{ObjectChange, Snapshot, snapshot_since};
 use crate::status::{
     ChainStatus, DbState, MigrationStatus, Read, Status, chain_status, read_state,
 };
@@ -635,7 +635,7 @@ impl Run<'_> {
         }
         // one guard check for the segment; on a trespass, roll back from the newest until
         // the schema is clean: the last one rolled back trespassed
-        let mut after = guard_snapshot(&group).await?;
+        let mut after = guard_snapshot_since(&group, Some(&before)).await?;
         let mut culprit: Option<(&str, Vec<ObjectChange>)> = None;
         loop {
             let found = before.trespasses(
@@ -657,7 +657,7 @@ impl Run<'_> {
                 return Err(e);
             }
             culprit = Some((name, found));
-            after = guard_snapshot(&group).await?;
+            after = guard_snapshot_since(&group, Some(&before)).await?;
         }
         let kept: Vec<&str> = stack.iter().map(|s| s.1).collect();
         group
@@ -777,8 +777,18 @@ fn guarded() -> bool {
 
 /// The schema for the guard: read, or (guard off) empty, so that nothing differs.
 async fn guard_snapshot<C: ConnectionTrait>(db: &C) -> Result<Snapshot, Error> {
+    guard_snapshot_since(db, None).await
+}
+
+/// [`guard_snapshot`], taking what has not changed since `before` (a snapshot of the same
+/// transaction, never one taken after it: rolling back to a savepoint restores rows without
+/// undoing the counts of writes) from it.
+async fn guard_snapshot_since<C: ConnectionTrait>(
+    db: &C,
+    before: Option<&Snapshot>,
+) -> Result<Snapshot, Error> {
     if guarded() {
-        snapshot(db).await
+        snapshot_since(db, before).await
     } else {
         Ok(Snapshot::default())
     }

@@ -118,10 +118,23 @@ impl fmt::Display for ObjectKey {
 
 /// The schema of the current database (SQLite `main`, the PostgreSQL current schema, the
 /// MySQL current database), object by object, with the rows of the version tables.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     objects: BTreeMap<ObjectKey, BTreeSet<String>>,
+    /// PostgreSQL: per version table (and the progress and checksum tables), what this
+    /// transaction wrote to it so far (`pg_stat_xact_user_tables`), its file node (which
+    /// `TRUNCATE` changes) and which transaction: a table whose line is the same in a later
+    /// snapshot of the same transaction holds the same rows, which need not be read again.
+    writes: BTreeMap<String, String>,
 }
+
+impl PartialEq for Snapshot {
+    fn eq(&self, other: &Self) -> bool {
+        self.objects == other.objects
+    }
+}
+
+impl Eq for Snapshot {}
 
 /// How an object changed between two snapshots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -206,7 +219,10 @@ impl Snapshot {
         for (key, line) in lines {
             objects.entry(key).or_default().insert(line.into());
         }
-        Self { objects }
+        Self {
+            objects,
+            writes: BTreeMap::new(),
+        }
     }
 
     /// Builds a snapshot of tables only from (table, description line) pairs.
@@ -315,6 +331,7 @@ impl Snapshot {
                 .filter(|(k, _)| !owns(scope, namespace, version_table, k))
                 .map(|(k, l)| (k.clone(), l.clone()))
                 .collect(),
+            writes: BTreeMap::new(),
         }
     }
 
@@ -327,6 +344,7 @@ impl Snapshot {
                 .filter(|(k, _)| keep(&k.name))
                 .map(|(k, l)| (k.clone(), l.clone()))
                 .collect(),
+            writes: BTreeMap::new(),
         }
     }
 
@@ -406,6 +424,19 @@ impl Snapshot {
 /// # Errors
 /// [`Error::Database`] when the catalog cannot be read.
 pub async fn snapshot<C: ConnectionTrait>(db: &C) -> Result<Snapshot, Error> {
+    snapshot_since(db, None).await
+}
+
+/// [`snapshot`], taking from `previous` (a snapshot of the same transaction) the rows of every
+/// version table this transaction has not written to since (PostgreSQL): at many chains,
+/// reading every version table is most of a snapshot's cost.
+///
+/// # Errors
+/// As [`snapshot`].
+pub(crate) async fn snapshot_since<C: ConnectionTrait>(
+    db: &C,
+    previous: Option<&Snapshot>,
+) -> Result<Snapshot, Error> {
     let backend = db.get_database_backend();
     let context = "reading the schema catalog";
     let rows = db
@@ -413,11 +444,16 @@ pub async fn snapshot<C: ConnectionTrait>(db: &C) -> Result<Snapshot, Error> {
         .await
         .map_err(Error::db(context))?;
     let mut headers: BTreeMap<String, ObjectKind> = BTreeMap::new();
+    let mut writes: BTreeMap<String, String> = BTreeMap::new();
     let mut lines: Vec<(String, Option<ObjectKind>, String)> = Vec::with_capacity(rows.len());
     for row in rows {
         let code: String = row.try_get("", "k").map_err(Error::db(context))?;
         let name: String = row.try_get("", "t").map_err(Error::db(context))?;
         let line: Option<String> = row.try_get("", "d").map_err(Error::db(context))?;
+        if code == "writes" {
+            writes.insert(name, line.unwrap_or_default());
+            continue;
+        }
         let kind = ObjectKind::from_code(&code);
         if let Some(
             k @ (ObjectKind::Table
@@ -437,15 +473,35 @@ pub async fn snapshot<C: ConnectionTrait>(db: &C) -> Result<Snapshot, Error> {
             .unwrap_or(ObjectKind::Table);
         (ObjectKey { kind, name }, line)
     }));
-    read_rows(db, &mut snapshot).await?;
+    snapshot.writes = writes;
+    read_rows(db, &mut snapshot, previous).await?;
     Ok(snapshot)
 }
 
 /// Adds the rows of every version table and of the progress table to `snapshot`: one
 /// statement, or one per table when one of them cannot be read (it is then left out: a table
 /// that only looks like a version table).
-async fn read_rows<C: ConnectionTrait>(db: &C, snapshot: &mut Snapshot) -> Result<(), Error> {
-    let tables = snapshot.row_tables();
+async fn read_rows<C: ConnectionTrait>(
+    db: &C,
+    snapshot: &mut Snapshot,
+    previous: Option<&Snapshot>,
+) -> Result<(), Error> {
+    let mut tables = snapshot.row_tables();
+    if let Some(previous) = previous {
+        // unwritten since `previous` (same transaction, same writes, same file): same rows
+        tables.retain(|table| {
+            let same = snapshot
+                .writes
+                .get(table)
+                .is_some_and(|w| previous.writes.get(table) == Some(w));
+            if same {
+                for (key, lines) in previous.objects.iter().filter(|(k, _)| rows_of(k, table)) {
+                    snapshot.objects.insert(key.clone(), lines.clone());
+                }
+            }
+            !same
+        });
+    }
     if tables.is_empty() {
         return Ok(());
     }
@@ -493,6 +549,16 @@ async fn read_rows<C: ConnectionTrait>(db: &C, snapshot: &mut Snapshot) -> Resul
         snapshot.objects.entry(key).or_default().insert(line);
     }
     Ok(())
+}
+
+/// Whether the snapshot entry `key` holds rows read from `table`.
+fn rows_of(key: &ObjectKey, table: &str) -> bool {
+    match key.kind {
+        ObjectKind::VersionRows => key.name == table,
+        ObjectKind::ProgressRow => table == backend::PROGRESS_TABLE,
+        ObjectKind::ChecksumRows => table == backend::CHECKSUM_TABLE,
+        _ => false,
+    }
 }
 
 async fn fetch_rows<C: ConnectionTrait>(
