@@ -424,12 +424,13 @@ impl Snapshot {
 /// # Errors
 /// [`Error::Database`] when the catalog cannot be read.
 pub async fn snapshot<C: ConnectionTrait>(db: &C) -> Result<Snapshot, Error> {
-    snapshot_since(db, None).await
+    read_snapshot(db, backend::schema_catalog(db.get_database_backend()), None).await
 }
 
-/// [`snapshot`], taking from `previous` (a snapshot of the same transaction) the rows of every
-/// version table this transaction has not written to since (PostgreSQL): at many chains,
-/// reading every version table is most of a snapshot's cost.
+/// The isolation guard's [`snapshot`] (see [`backend::guard_catalog`]; compare only with
+/// another of these), taking from `previous` (a snapshot of the same transaction) the rows of
+/// every version table this transaction has not written to since (PostgreSQL): at many
+/// chains, reading every version table is most of a snapshot's cost.
 ///
 /// # Errors
 /// As [`snapshot`].
@@ -437,10 +438,22 @@ pub(crate) async fn snapshot_since<C: ConnectionTrait>(
     db: &C,
     previous: Option<&Snapshot>,
 ) -> Result<Snapshot, Error> {
-    let backend = db.get_database_backend();
+    read_snapshot(
+        db,
+        backend::guard_catalog(db.get_database_backend()),
+        previous,
+    )
+    .await
+}
+
+async fn read_snapshot<C: ConnectionTrait>(
+    db: &C,
+    catalog: sea_orm::Statement,
+    previous: Option<&Snapshot>,
+) -> Result<Snapshot, Error> {
     let context = "reading the schema catalog";
     let rows = db
-        .query_all_raw(backend::schema_catalog(backend))
+        .query_all_raw(catalog)
         .await
         .map_err(Error::db(context))?;
     let mut headers: BTreeMap<String, ObjectKind> = BTreeMap::new();

@@ -722,6 +722,31 @@ async fn assert_trespass(on: On, sql: &[&str], object: &str) {
 }
 
 #[tokio::test]
+async fn the_guard_refuses_a_changed_type_or_default_of_another_chains_column() {
+    for (on, sql) in [
+        (
+            On::Postgres,
+            "ALTER TABLE users ALTER COLUMN name TYPE VARCHAR(60)",
+        ),
+        (
+            On::Postgres,
+            "ALTER TABLE users ALTER COLUMN name TYPE TEXT",
+        ),
+        (
+            On::Postgres,
+            "ALTER TABLE users ALTER COLUMN name SET DEFAULT 'ada'",
+        ),
+        (On::MySql, "ALTER TABLE users MODIFY name VARCHAR(60)"),
+        (
+            On::MySql,
+            "ALTER TABLE users ALTER COLUMN name SET DEFAULT 'ada'",
+        ),
+    ] {
+        assert_trespass(on, &[sql], r#"table "users" altered"#).await;
+    }
+}
+
+#[tokio::test]
 async fn the_guard_refuses_a_trigger_on_another_chains_table_whatever_its_name() {
     assert_trespass(
         On::Postgres,
