@@ -21,7 +21,6 @@
 //! Each is the median of several repetitions. Scratch databases are created on the server of
 //! each `--database-url` and dropped afterwards; the URL's own database is never touched.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -240,11 +239,7 @@ async fn measure(args: &Args, backend: Backend, server: Option<&str>) -> Result 
             let mut counted = chainkit::connect(&ours_db.url, chainkit::DEFAULT_CONNECT_TIMEOUT)
                 .await
                 .unwrap();
-            let count = Arc::new(AtomicUsize::new(0));
-            let seen = Arc::clone(&count);
-            counted.set_metric_callback(move |_| {
-                seen.fetch_add(1, Ordering::SeqCst);
-            });
+            let count = chainkit::testing::count_statements(&mut counted);
             chainkit::migrate(&counted, &registry).await.unwrap();
             statements = count.load(Ordering::SeqCst);
             counted.close().await.ok();

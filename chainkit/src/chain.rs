@@ -162,6 +162,20 @@ impl Chain {
         self.sources.is_some_and(|m| !m.0.is_empty())
     }
 
+    /// The checksum recorded for `migration` when it is applied: `None` where the chain
+    /// declares no checksums (the checksum table is left alone), `Some(None)` for a migration
+    /// the list does not hold (its row, if any, is removed).
+    pub(crate) fn checksum_to_record(&self, migration: &str) -> Option<Option<String>> {
+        let sources = self.sources.filter(|_| self.has_checksums())?;
+        Some(
+            sources
+                .0
+                .iter()
+                .find(|s| (s.new)().name() == migration)
+                .map(|s| s.checksum.to_recorded()),
+        )
+    }
+
     /// The migration crate's directory, if declared.
     pub fn migration_crate_dir(&self) -> Option<&Path> {
         self.source_dir.as_deref()

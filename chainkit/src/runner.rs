@@ -744,9 +744,7 @@ impl Run<'_> {
         // the runner's own writes, which the snapshot was read before; where DDL is
         // transactional the snapshot holds version rows joined (see `backend::read_all_rows`),
         // and such a migration is rare: read it again there
-        let checksum = chain
-            .has_checksums()
-            .then(|| chain.sources().get(name).map(|s| s.checksum.to_recorded()));
+        let checksum = chain.checksum_to_record(name);
         let keep = !backend::transactional_ddl(self.backend) && guarded();
         self.schema = keep.then(|| {
             let up = self.direction == Direction::Up;
@@ -902,12 +900,7 @@ async fn record<C: ConnectionTrait>(
     chain: &Chain,
     migration: &str,
 ) -> Result<Option<EnumLabels>, Cause> {
-    let checksum = chain.has_checksums().then(|| {
-        chain
-            .sources()
-            .get(migration)
-            .map(|s| s.checksum.to_recorded())
-    });
+    let checksum = chain.checksum_to_record(migration);
     let mut statements = backend::record_version(
         conn.get_database_backend(),
         chain.version_table(),

@@ -4,8 +4,8 @@
 //! views, sequences, types, functions and procedures, extensions) to a set of text lines
 //! describing it: columns with type, nullability and default; indexes, constraints and
 //! triggers on it; a hash of a view's or a function's definition; an enum type's labels. It
-//! also holds the rows of every version table and of the progress table. Two statements read
-//! it whatever the number of objects. Two snapshots compare object by object, which is what
+//! also holds the rows of every version table, of the progress table and of the checksum
+//! table. At most two statements read it whatever the number of objects. Two snapshots compare object by object, which is what
 //! the isolation guard and the round-trip assertion need: not a full schema model, but an exact
 //! answer to "did this object change".
 //!

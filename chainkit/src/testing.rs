@@ -72,6 +72,21 @@ impl Backend {
     }
 }
 
+/// Counts the statements `db` sends from now on (SeaORM's metric callback: every statement
+/// but `execute_unprepared`'s), for tests and the benchmark that assert how many a start sends.
+pub fn count_statements(
+    db: &mut DatabaseConnection,
+) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&count);
+    db.set_metric_callback(move |_| {
+        seen.fetch_add(1, Ordering::SeqCst);
+    });
+    count
+}
+
 /// Turns the runner's isolation guard off (`false`) or on again, for the whole process: only
 /// for the startup benchmark, which measures what the guard costs. Never in a program that
 /// migrates a database anyone uses: with the guard off a migration may change anything.

@@ -4,8 +4,7 @@
 //! The chains here declare their checksums by hand, so that one test can play two builds:
 //! the same migration with another checksum is the same file, edited.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use chainkit::testing::{SqlMigration, TestDatabase, sql_chain};
 use chainkit::{Chain, Checksum, Error, MigrationSource, Migrations, Registry, Resolution};
@@ -142,11 +141,7 @@ async fn each_applied_migration_is_recorded_with_its_checksum_and_a_no_op_start_
 
         // the next start reads versions and checksums in its one statement
         let mut counted = test_db.connect().await;
-        let count = Arc::new(AtomicUsize::new(0));
-        let seen = Arc::clone(&count);
-        counted.set_metric_callback(move |_| {
-            seen.fetch_add(1, Ordering::SeqCst);
-        });
+        let count = chainkit::testing::count_statements(&mut counted);
         let report = chainkit::migrate(&counted, &registry(&FIRST))
             .await
             .unwrap();

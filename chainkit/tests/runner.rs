@@ -325,8 +325,7 @@ async fn a_migration_that_opts_out_of_transactions_runs_outside_one() {
 
 #[tokio::test]
 async fn a_start_with_nothing_to_do_sends_one_statement_and_takes_no_lock() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
     for test_db in TestDatabase::all().await {
         let backend = test_db.backend;
         let registry = Registry::new(
@@ -342,11 +341,7 @@ async fn a_start_with_nothing_to_do_sends_one_statement_and_takes_no_lock() {
         db.close().await.ok();
 
         let mut counted = test_db.connect().await;
-        let count = Arc::new(AtomicUsize::new(0));
-        let seen = Arc::clone(&count);
-        counted.set_metric_callback(move |_| {
-            seen.fetch_add(1, Ordering::SeqCst);
-        });
+        let count = chainkit::testing::count_statements(&mut counted);
         // another engine holds the lock: a start with nothing to do does not wait for it
         let holder = test_db.connect().await;
         let held = chainkit::lock(&holder, std::time::Duration::from_secs(5))
