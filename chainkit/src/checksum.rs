@@ -197,6 +197,9 @@ pub struct MigrationSource {
     pub checksum: Checksum,
     /// Makes the migration.
     pub new: fn() -> Box<dyn sea_orm_migration::MigrationTrait>,
+    /// The codes of the `migrate plan` findings the migration acknowledges
+    /// ([`crate::Acknowledge`]; none where it does not implement it).
+    pub acknowledged: fn() -> &'static [&'static str],
 }
 
 impl MigrationSource {

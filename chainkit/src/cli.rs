@@ -510,6 +510,29 @@ pub enum MigrateCommand {
         #[arg(long, hide = true)]
         module: Option<String>,
     },
+    /// Show what applying the pending migrations would do, changing nothing: each one is
+    /// run for real and thrown away (PostgreSQL and SQLite: in a transaction rolled back,
+    /// under the migration lock; MySQL, or a migration outside a transaction: on a scratch
+    /// database on the same server, dropped afterwards). Per migration: the statements it
+    /// sends, what it creates, alters and drops, the guard's verdict, and findings
+    /// (destructive, data-dependent, blocking, incompatible). Exit 0 whatever it finds,
+    /// unless --deny; exit 1 when a migration would fail
+    Plan {
+        /// The chain: `engine` or a workflow project's namespace (default: every chain)
+        #[arg(long)]
+        ns: Option<String>,
+        /// Print JSON: [{"namespace", "migration", "statements", "changes", "findings":
+        /// [{"kind", "code", "object", "message", "acknowledged"}], …}]
+        #[arg(long, conflicts_with = "sql")]
+        json: bool,
+        /// Print an SQL script for the database's own client (psql, mariadb, sqlite3) that
+        /// applies the pending migrations and records them as a start would
+        #[arg(long)]
+        sql: bool,
+        /// Exit 1 when a finding of these kinds is not acknowledged by its migration
+        #[arg(long, value_enum, value_delimiter = ',', value_name = "KIND[,KIND…]")]
+        deny: Vec<crate::FindingKind>,
+    },
     /// DANGEROUS: roll back every applied migration of one chain (its data goes with it),
     /// drop what the downs left behind, then apply them all again
     Refresh {
@@ -534,6 +557,7 @@ impl MigrateCommand {
             Self::Resolve { .. } => "resolve",
             Self::Check { .. } => "check",
             Self::Autogenerate { .. } => "autogenerate",
+            Self::Plan { .. } => "plan",
         }
     }
 
@@ -547,6 +571,7 @@ impl MigrateCommand {
             | Self::Refresh { ns, .. }
             | Self::Resolve { ns, .. }
             | Self::Check { ns }
+            | Self::Plan { ns, .. }
             | Self::Autogenerate { ns, .. } => ns.as_deref(),
         }
     }
@@ -635,7 +660,11 @@ pub async fn run_migrate(
         },
         _ => database.database_url.clone(),
     };
-    let db = crate::connect_with(&url, database.timeout(), database.ddl_lock_timeout()).await?;
+    let db = if matches!(command, MigrateCommand::Plan { .. }) {
+        crate::connect_for_plan(&url, database.timeout(), database.ddl_lock_timeout()).await?
+    } else {
+        crate::connect_with(&url, database.timeout(), database.ddl_lock_timeout()).await?
+    };
     let held = match command {
         MigrateCommand::Status { .. } => None,
         _ => match crate::lock(&db, database.lock_timeout()).await {
@@ -706,6 +735,42 @@ pub async fn run_migrate(
                 outp!("{}", format_scoped_report(&report));
             }
             MigrateCommand::Check { .. } | MigrateCommand::Autogenerate { .. } => {}
+            MigrateCommand::Plan {
+                json, sql, deny, ..
+            } => {
+                let plan = crate::plan(&db, &url, registry, namespace.as_deref()).await?;
+                if let Some(f) = &plan.failure {
+                    if !*sql {
+                        print_plan(&plan, *json);
+                    }
+                    return Err(Error::RehearsalFailed {
+                        namespace: f.namespace.clone(),
+                        migration: f.migration.clone(),
+                        message: f.message.clone(),
+                    });
+                }
+                if *sql {
+                    outp!("{}", plan.sql_script());
+                } else {
+                    print_plan(&plan, *json);
+                }
+                let denied: Vec<(&crate::PlannedMigration, &crate::Finding)> = plan
+                    .migrations
+                    .iter()
+                    .flat_map(|m| m.findings.iter().map(move |f| (m, f)))
+                    .filter(|(_, f)| !f.acknowledged && deny.contains(&f.kind))
+                    .collect();
+                if let Some((m, f)) = denied.first() {
+                    return Err(Error::PlanDenied {
+                        count: denied.len(),
+                        kinds: deny.iter().map(|k| k.word()).collect::<Vec<_>>().join(","),
+                        first: format!(
+                            "namespace {:?}: {}: {} {} {}",
+                            m.namespace, m.migration, f.kind, f.code, f.object
+                        ),
+                    });
+                }
+            }
             MigrateCommand::Resolve {
                 migration,
                 applied,
@@ -821,18 +886,154 @@ async fn autogenerate(
     Ok(())
 }
 
+/// Prints a plan as text or JSON.
+fn print_plan(plan: &crate::Plan, json: bool) {
+    if json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&plan.migrations).unwrap_or_default()
+        );
+    } else {
+        outp!("{}", format_plan(plan));
+    }
+}
+
+/// A plan as `migrate plan` prints it: per chain, per migration, its statements indented,
+/// its changes, the guard's verdict and its findings, then a summary.
+pub fn format_plan(plan: &crate::Plan) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if plan.migrations.is_empty() && plan.failure.is_none() {
+        out.push_str("nothing to apply: every chain is up to date\n");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "rehearsed {} pending migration(s) in {} chain(s) {}; nothing was changed",
+        plan.migrations.len(),
+        plan.chains.len(),
+        match &plan.rehearsal {
+            crate::plan::Rehearsal::Transaction => {
+                "in a transaction that was rolled back".to_owned()
+            }
+            crate::plan::Rehearsal::Scratch { reason } => {
+                format!("on a scratch database, dropped afterwards ({reason})")
+            }
+        }
+    );
+    for chain in &plan.chains {
+        let _ = writeln!(
+            out,
+            "\nnamespace {:?} ({}{})",
+            chain.namespace,
+            chain.version_table,
+            if chain.version_table_exists {
+                ""
+            } else {
+                ", created"
+            }
+        );
+        for m in plan
+            .migrations
+            .iter()
+            .filter(|m| m.namespace == chain.namespace)
+        {
+            let failed = plan
+                .failure
+                .as_ref()
+                .is_some_and(|f| f.namespace == m.namespace && f.migration == m.migration);
+            let _ = writeln!(
+                out,
+                "  {}{}{}",
+                m.migration,
+                if m.in_transaction {
+                    ""
+                } else {
+                    "  (outside a transaction)"
+                },
+                if failed { "  FAILS" } else { "" }
+            );
+            for s in &m.statements {
+                let mut lines = s.sql.trim().lines();
+                let first = lines.next().unwrap_or_default();
+                let _ = writeln!(out, "      {}{first}", if s.read { "(read) " } else { "" });
+                for line in lines {
+                    let _ = writeln!(out, "        {line}");
+                }
+            }
+            if m.statements.is_empty() {
+                out.push_str("      (no statements)\n");
+            }
+            for c in &m.changes {
+                let _ = writeln!(out, "    ~ {c}");
+            }
+            for t in &m.trespasses {
+                let _ = writeln!(out, "    ! outside its chain, a start refuses it: {t}");
+            }
+            for f in &m.findings {
+                let _ = writeln!(
+                    out,
+                    "    {} {} {} {}: {}",
+                    if f.acknowledged { "ok" } else { "!!" },
+                    f.kind,
+                    f.code,
+                    f.object,
+                    f.message
+                );
+            }
+            if let Some(f) = plan.failure.as_ref().filter(|_| failed) {
+                let _ = writeln!(out, "    FAILS: {}", f.message);
+            }
+        }
+    }
+    let findings: Vec<&crate::Finding> = plan.migrations.iter().flat_map(|m| &m.findings).collect();
+    let mut counts = std::collections::BTreeMap::new();
+    for f in findings.iter().filter(|f| !f.acknowledged) {
+        *counts.entry(f.kind).or_insert(0) += 1;
+    }
+    let acknowledged = findings.iter().filter(|f| f.acknowledged).count();
+    let _ = writeln!(
+        out,
+        "\n{} finding(s){}{}",
+        findings.len() - acknowledged,
+        if counts.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({})",
+                counts
+                    .iter()
+                    .map(|(k, n)| format!("{n} {k}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+        if acknowledged > 0 {
+            format!(", {acknowledged} acknowledged")
+        } else {
+            String::new()
+        }
+    );
+    out
+}
+
 /// Logs to stderr: progress (each migration as it is applied or rolled back) and warnings
 /// (such as waiting for the lock); `RUST_LOG` overrides.
 pub fn init_logging() {
-    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::{EnvFilter, Layer as _};
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,chainkit=info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let log = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .without_time()
+        .with_filter(filter);
+    let _ = tracing_subscriber::registry()
+        .with(log)
+        .with(crate::capture_layer())
         .try_init();
 }
 

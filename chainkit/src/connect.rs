@@ -97,6 +97,25 @@ async fn open(
     timeout: Duration,
     ddl_lock_timeout: Option<Duration>,
 ) -> Result<DatabaseConnection, Error> {
+    open_with_log(url, timeout, ddl_lock_timeout, false).await
+}
+
+/// [`connect_with`], with every statement logged by sqlx (at debug level, target
+/// `sqlx::query`), which is where `migrate plan` captures what migrations send.
+pub(crate) async fn open_logged(
+    url: &str,
+    timeout: Duration,
+    ddl_lock_timeout: Option<Duration>,
+) -> Result<DatabaseConnection, Error> {
+    open_with_log(url, timeout, ddl_lock_timeout, true).await
+}
+
+async fn open_with_log(
+    url: &str,
+    timeout: Duration,
+    ddl_lock_timeout: Option<Duration>,
+    log_statements: bool,
+) -> Result<DatabaseConnection, Error> {
     let fail = |message: String| Error::Connect {
         url: redact_url(url),
         message: scrub(&message, url),
@@ -117,7 +136,9 @@ async fn open(
         .acquire_timeout(timeout)
         .test_before_acquire(false)
         .set_application_name(format!("chainkit migrate (pid {})", std::process::id()))
-        .sqlx_logging(false);
+        .sqlx_logging(log_statements)
+        .sqlx_logging_level(log::LevelFilter::Debug)
+        .sqlx_slow_statements_logging_settings(log::LevelFilter::Debug, Duration::from_secs(1));
     let lock_ms = ddl_lock_timeout.map_or(0, |t| t.as_millis().max(1));
     options.map_sqlx_postgres_opts(move |o| o.options([("lock_timeout", lock_ms.to_string())]));
     options.map_sqlx_sqlite_opts(move |o| {

@@ -352,7 +352,7 @@ impl ScratchServer {
         }
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Self::SqliteMemory => "SQLite in memory".to_owned(),
             Self::Server(url) => crate::redact_url(url),
@@ -361,19 +361,29 @@ impl ScratchServer {
 }
 
 /// A scratch database, removed by [`Scratch::remove`].
-struct Scratch {
-    db: DatabaseConnection,
+pub(crate) struct Scratch {
+    pub(crate) db: DatabaseConnection,
     admin: Option<(DatabaseConnection, String)>,
 }
 
 static SCRATCH_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 impl Scratch {
-    async fn create(server: &ScratchServer) -> Result<Self, Error> {
+    /// A fresh scratch database on `server`; with `logged`, its statements are logged for
+    /// capture (`migrate plan`).
+    pub(crate) async fn create(server: &ScratchServer, logged: bool) -> Result<Self, Error> {
         let timeout = crate::DEFAULT_CONNECT_TIMEOUT;
+        let open = |url: String| async move {
+            if logged {
+                crate::connect::open_logged(&url, timeout, Some(crate::DEFAULT_DDL_LOCK_TIMEOUT))
+                    .await
+            } else {
+                crate::connect(&url, timeout).await
+            }
+        };
         match server {
             ScratchServer::SqliteMemory => Ok(Self {
-                db: crate::connect("sqlite::memory:", timeout).await?,
+                db: open("sqlite::memory:".to_owned()).await?,
                 admin: None,
             }),
             ScratchServer::Server(url) => {
@@ -395,9 +405,7 @@ impl Scratch {
                         "{}: creating the scratch database {name}",
                         crate::redact_url(url)
                     )))?;
-                let db = match crate::connect(&crate::connect::with_database(url, &name), timeout)
-                    .await
-                {
+                let db = match open(crate::connect::with_database(url, &name)).await {
                     Ok(db) => db,
                     Err(e) => {
                         drop_database(&admin, &name).await;
@@ -413,7 +421,7 @@ impl Scratch {
         }
     }
 
-    async fn remove(self) {
+    pub(crate) async fn remove(self) {
         self.db.close().await.ok();
         if let Some((admin, name)) = self.admin {
             drop_database(&admin, &name).await;
@@ -511,14 +519,14 @@ pub async fn drift(
         });
     }
     let before = prerequisites(registry, chain);
-    let migrated_db = Scratch::create(server).await?;
+    let migrated_db = Scratch::create(server, false).await?;
     let result = async {
         let backend = migrated_db.db.get_database_backend();
         let mut all = before.clone();
         all.push(chain);
         replay(&migrated_db.db, &all).await?;
         let migrated = read_catalog(&migrated_db.db).await?;
-        let declared_db = Scratch::create(server).await?;
+        let declared_db = Scratch::create(server, false).await?;
         let entities = chain.build_entities(backend);
         let declared = async {
             replay(&declared_db.db, &before).await?;

@@ -369,6 +369,39 @@ pub enum Error {
         /// what went wrong, naming the file
         reason: String,
     },
+    /// `plan` cannot see what migrations send: the program's global tracing subscriber
+    /// lacks the capture layer.
+    #[error(
+        "cannot capture the statements migrations send: add chainkit::capture_layer() to this \
+         program's global tracing subscriber (chainkit::cli::init_logging does)"
+    )]
+    CaptureUnavailable,
+    /// `plan`'s rehearsal of a pending migration failed: a deploy would fail there.
+    #[error(
+        "a deploy would fail: namespace {namespace:?}: migration {migration} failed in the \
+         rehearsal (nothing was changed): {message}"
+    )]
+    RehearsalFailed {
+        /// the chain
+        namespace: String,
+        /// the migration
+        migration: String,
+        /// what failed
+        message: String,
+    },
+    /// `plan --deny`: findings of the kinds denied that no migration acknowledges.
+    #[error(
+        "{count} finding(s) of the kinds denied ({kinds}) not acknowledged: {first}; acknowledge \
+         a finding with `impl chainkit::Acknowledge for Migration` in the migration's file"
+    )]
+    PlanDenied {
+        /// how many
+        count: usize,
+        /// the kinds denied, comma-separated
+        kinds: String,
+        /// the first, as `namespace "ns": migration: kind code object`
+        first: String,
+    },
     /// A database statement outside a migration failed.
     #[error("{context}: {}", db_message(source))]
     Database {

@@ -26,6 +26,7 @@ mod lock_wait;
 mod namespace;
 mod ops;
 mod panics;
+pub mod plan;
 mod rebuild;
 mod redact;
 mod registry;
@@ -61,6 +62,10 @@ pub use namespace::{
 };
 pub use ops::{Resolution, ScopedReport, down, fresh, refresh, reset, resolve, up};
 pub use panics::install_hook as install_panic_hook;
+pub use plan::{
+    Acknowledge, Finding, FindingKind, Plan, PlannedMigration, capture_layer, connect_for_plan,
+    plan,
+};
 pub use rebuild::rebuild_sqlite_table;
 pub use redact::redact_url;
 pub use registry::{Registry, run_order};
@@ -110,6 +115,14 @@ macro_rules! migrations {
                     ".rs"
                 ))),
                 new: || ::std::boxed::Box::new($module::Migration),
+                acknowledged: || {
+                    #[allow(unused_imports)]
+                    use $crate::plan::acknowledged::{Declared as _, Undeclared as _};
+                    (&$crate::plan::acknowledged::Probe::<$module::Migration>(
+                        ::core::marker::PhantomData,
+                    ))
+                        .findings()
+                },
             }
         ),*])
     };

@@ -927,7 +927,7 @@ async fn record<C: ConnectionTrait>(
 }
 
 /// Awaits `work`, turning a panic inside it into its message.
-async fn catch_unwind<F: Future>(work: F) -> Result<F::Output, String> {
+pub(crate) async fn catch_unwind<F: Future>(work: F) -> Result<F::Output, String> {
     let mut work = Box::pin(work);
     std::future::poll_fn(move |cx| {
         match std::panic::catch_unwind(AssertUnwindSafe(|| work.as_mut().poll(cx))) {

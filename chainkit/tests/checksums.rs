@@ -49,6 +49,7 @@ const fn source(
         list_file: "ext-ck-migration/src/lib.rs",
         checksum: Checksum(sum),
         new,
+        acknowledged: || &[],
     }
 }
 

@@ -1,0 +1,245 @@
+//! The statements a migration sends, captured from the connection while it runs.
+//!
+//! SeaORM's metric callback does not see `execute_unprepared`, and nothing else in SeaORM
+//! wraps a connection, so the capture listens where every statement passes: sqlx's own
+//! statement log (`sqlx::query` events, each with the statement's full text). A migration
+//! runs inside a `chainkit_capture` span; [`layer`] files every statement event inside such a
+//! span under the span's id. SQLite's driver runs statements on a worker thread that enters
+//! the caller's span, so the span is found there too; that is also why the layer must be in
+//! the global subscriber. The metric callback, which sees a statement's bound values, then
+//! replaces the text of the statement it just saw by the text with its values written in.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sea_orm::DatabaseConnection;
+use tracing::Instrument;
+use tracing::field::{Field, Visit};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+/// The span name a capture runs in.
+const SPAN: &str = "chainkit_capture";
+/// The target of sqlx's statement log.
+const SQLX_TARGET: &str = "sqlx::query";
+
+/// One statement a migration sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Captured {
+    /// Its text, with bound values written in where it had any.
+    pub sql: String,
+    /// The text the driver was given (placeholders for bound values).
+    pub(crate) raw: String,
+    /// Whether its bound values are written in (seen by the metric callback).
+    pub(crate) rendered: bool,
+}
+
+static NEXT: AtomicU64 = AtomicU64::new(1);
+static BUFFERS: Mutex<Option<HashMap<u64, Vec<Captured>>>> = Mutex::new(None);
+
+tokio::task_local! {
+    static CURRENT: u64;
+}
+
+fn with_buffers<R>(f: impl FnOnce(&mut HashMap<u64, Vec<Captured>>) -> R) -> R {
+    let mut guard = BUFFERS.lock().unwrap_or_else(|p| p.into_inner());
+    f(guard.get_or_insert_with(HashMap::new))
+}
+
+/// Runs `work`, returning its output and the statements sent while it ran (on connections
+/// opened with statement logging, see [`crate::connect::open_logged`]).
+pub(crate) async fn capture<F: Future>(work: F) -> (F::Output, Vec<Captured>) {
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    with_buffers(|b| b.insert(id, Vec::new()));
+    let span = tracing::info_span!(target: "chainkit::capture", SPAN, capture = id);
+    let output = CURRENT.scope(id, work.instrument(span)).await;
+    let captured = with_buffers(|b| b.remove(&id)).unwrap_or_default();
+    (output, captured)
+}
+
+/// Makes `db` write bound values into the statements captured on it.
+pub(crate) fn render_values_on(db: &mut DatabaseConnection) {
+    db.set_metric_callback(|info| {
+        let Ok(id) = CURRENT.try_with(|id| *id) else {
+            return;
+        };
+        if info.statement.values.is_none() {
+            return;
+        }
+        with_buffers(|b| {
+            if let Some(last) = b.get_mut(&id).and_then(|list| {
+                list.iter_mut()
+                    .rev()
+                    .find(|c| !c.rendered && c.raw == info.statement.sql)
+            }) {
+                last.sql = info.statement.to_string();
+                last.rendered = true;
+            }
+        });
+    });
+}
+
+/// Whether statements can be captured in this process: the layer is in the global
+/// subscriber. Installs a subscriber holding only the layer when the process has none.
+pub(crate) async fn available(db: &DatabaseConnection) -> bool {
+    use sea_orm::ConnectionTrait;
+    if !tracing::dispatcher::has_been_set() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let subscriber = tracing_subscriber::registry().with(layer());
+        tracing::subscriber::set_global_default(subscriber).ok();
+    }
+    let (_, captured) = capture(db.execute_unprepared("SELECT 1")).await;
+    !captured.is_empty()
+}
+
+/// The layer that captures statements: add it to the program's global subscriber (the
+/// binaries' [`crate::cli::init_logging`] does) for `migrate plan` to see what migrations
+/// send. It looks only at sqlx's statement log inside a capture, and costs nothing elsewhere.
+///
+/// ```no_run
+/// use tracing_subscriber::layer::SubscriberExt;
+/// use tracing_subscriber::util::SubscriberInitExt;
+/// tracing_subscriber::registry()
+///     .with(tracing_subscriber::fmt::layer())
+///     .with(chainkit::capture_layer())
+///     .init();
+/// ```
+pub fn layer<S>() -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    CaptureLayer.with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+        meta.target() == SQLX_TARGET || meta.name() == SPAN
+    }))
+}
+
+struct CaptureLayer;
+
+/// The id of a capture span, kept in the span's extensions.
+struct CaptureId(u64);
+
+#[derive(Default)]
+struct IdVisitor(Option<u64>);
+
+impl Visit for IdVisitor {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if field.name() == "capture" {
+            self.0 = Some(value);
+        }
+    }
+    fn record_debug(&mut self, _: &Field, _: &dyn std::fmt::Debug) {}
+}
+
+#[derive(Default)]
+struct StatementVisitor {
+    summary: String,
+    statement: String,
+}
+
+impl Visit for StatementVisitor {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "summary" => value.clone_into(&mut self.summary),
+            "db.statement" => value.clone_into(&mut self.statement),
+            _ => {}
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        // sqlx records the two texts as `String`s, which some paths pass as Debug
+        let text = || format!("{value:?}");
+        match field.name() {
+            "summary" if self.summary.is_empty() => self.summary = unquote(&text()),
+            "db.statement" if self.statement.is_empty() => self.statement = unquote(&text()),
+            _ => {}
+        }
+    }
+}
+
+fn unquote(debug: &str) -> String {
+    serde_json::from_str::<String>(debug).unwrap_or_else(|_| debug.to_owned())
+}
+
+impl StatementVisitor {
+    /// The statement's text: sqlx logs a short statement as its summary alone, and a longer
+    /// one as `\n\n{text}\n` beside a summary of its first words.
+    fn text(self) -> String {
+        if self.statement.is_empty() {
+            self.summary
+        } else {
+            let s = self
+                .statement
+                .strip_prefix("\n\n")
+                .unwrap_or(&self.statement);
+            s.strip_suffix('\n').unwrap_or(s).to_owned()
+        }
+    }
+}
+
+impl<S> Layer<S> for CaptureLayer
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: Context<'_, S>,
+    ) {
+        if attrs.metadata().name() != SPAN {
+            return;
+        }
+        let mut visitor = IdVisitor::default();
+        attrs.record(&mut visitor);
+        if let (Some(capture), Some(span)) = (visitor.0, ctx.span(id)) {
+            span.extensions_mut().insert(CaptureId(capture));
+        }
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+        if event.metadata().target() != SQLX_TARGET {
+            return;
+        }
+        let Some(scope) = ctx.event_scope(event) else {
+            return;
+        };
+        let Some(capture) = scope
+            .into_iter()
+            .find_map(|span| span.extensions().get::<CaptureId>().map(|c| c.0))
+        else {
+            return;
+        };
+        let mut visitor = StatementVisitor::default();
+        event.record(&mut visitor);
+        let raw = visitor.text();
+        with_buffers(|b| {
+            if let Some(list) = b.get_mut(&capture) {
+                list.push(Captured {
+                    sql: raw.clone(),
+                    raw,
+                    rendered: false,
+                });
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_statement_is_its_summary_and_a_long_one_its_logged_text() {
+        let short = StatementVisitor {
+            summary: "SELECT 1".into(),
+            statement: String::new(),
+        };
+        assert_eq!(short.text(), "SELECT 1");
+        let long = StatementVisitor {
+            summary: "CREATE TABLE t (a …".into(),
+            statement: "\n\nCREATE TABLE t (a int,\n  b int)\n".into(),
+        };
+        assert_eq!(long.text(), "CREATE TABLE t (a int,\n  b int)");
+    }
+}
