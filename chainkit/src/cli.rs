@@ -701,16 +701,7 @@ pub async fn run_migrate(
                 }
             }
             MigrateCommand::Up { steps, .. } => {
-                if let Manages::Only(own) = manages {
-                    let status = crate::status(&db, registry).await?;
-                    let pending = status.chains[0].pending().count();
-                    if pending > 0 {
-                        return Err(Error::EnginePending {
-                            namespace: own.to_owned(),
-                            pending,
-                        });
-                    }
-                }
+                engine_up_to_date(&db, registry, manages).await?;
                 let started = std::time::Instant::now();
                 let report = crate::up(&db, registry, namespace.as_deref(), *steps).await?;
                 outp!("{}", format_run_report(&report, started.elapsed()));
@@ -738,6 +729,7 @@ pub async fn run_migrate(
             MigrateCommand::Plan {
                 json, sql, deny, ..
             } => {
+                engine_up_to_date(&db, registry, manages).await?;
                 let plan = crate::plan(&db, &url, registry, namespace.as_deref()).await?;
                 if let Some(f) = &plan.failure {
                     if !*sql {
@@ -750,7 +742,7 @@ pub async fn run_migrate(
                     });
                 }
                 if *sql {
-                    outp!("{}", plan.sql_script());
+                    outp!("{}", plan.sql_script()?);
                 } else {
                     print_plan(&plan, *json);
                 }
@@ -801,6 +793,26 @@ pub async fn run_migrate(
     };
     db.close().await.ok();
     result.and(released)
+}
+
+/// A workflow project's own binary acts on its chain only once the engine's is up to date
+/// (the project's migrations build on the engine's tables).
+async fn engine_up_to_date(
+    db: &sea_orm::DatabaseConnection,
+    registry: &Registry,
+    manages: Manages<'_>,
+) -> Result<(), Error> {
+    if let Manages::Only(own) = manages {
+        let status = crate::status(db, registry).await?;
+        let pending = status.chains[0].pending().count();
+        if pending > 0 {
+            return Err(Error::EnginePending {
+                namespace: own.to_owned(),
+                pending,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// `check`: compares one chain (or every chain declaring entities) and prints the outcome.
@@ -946,7 +958,7 @@ pub fn format_plan(plan: &crate::Plan) -> String {
                 out,
                 "  {}{}{}",
                 m.migration,
-                if m.in_transaction {
+                if m.in_transaction || plan.backend == sea_orm::DbBackend::MySql {
                     ""
                 } else {
                     "  (outside a transaction)"
@@ -1116,6 +1128,12 @@ fn for_one_chain(command: clap::Command, ns: &str) -> clap::Command {
             "autogenerate" => "Write a migration holding the difference between this chain's \
                                entities and the schema its migrations produce, and add it to \
                                its Migrator. Writes nothing when they agree"
+                .to_owned(),
+            "plan" => "Show what applying this chain's pending migrations would do, changing \
+                       nothing (each is run for real and thrown away): the statements each \
+                       sends, what it creates, alters and drops, the guard's verdict, and \
+                       findings. Exit 1 when one would fail, or with --deny KIND when a \
+                       finding of that kind is not acknowledged"
                 .to_owned(),
             _ => return None,
         })

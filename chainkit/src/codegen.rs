@@ -981,6 +981,20 @@ pub fn generate(drift: &Drift) -> Option<GeneratedMigration> {
     for line in &changes {
         let _ = writeln!(header, "//! {line}");
     }
+    let findings = crate::plan::rules::for_generated(drift);
+    if !findings.is_empty() {
+        header.push_str(
+            "//!\n//! What `migrate plan` will warn of (acknowledge what you accept with\n\
+             //! `impl chainkit::Acknowledge for Migration`, naming the codes):\n",
+        );
+        for f in &findings {
+            let _ = writeln!(
+                header,
+                "//! - {} {} {}: {}",
+                f.kind, f.code, f.object, f.message
+            );
+        }
+    }
     // SQLite's table rebuild switches foreign keys off, which it can only do outside a
     // transaction: such a migration opts out of the runner's, and opens its own elsewhere
     let rebuilds = steps

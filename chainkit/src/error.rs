@@ -389,6 +389,19 @@ pub enum Error {
         /// what failed
         message: String,
     },
+    /// `plan --sql`: a migration rolled part of its own work back, which a script of its
+    /// statements cannot replay.
+    #[error(
+        "cannot write a script: namespace {namespace:?}: migration {migration} rolls back part \
+         of its own work while it runs, so its statements, replayed as they are, would keep \
+         what it threw away; apply it with the engine"
+    )]
+    NotScriptable {
+        /// the chain
+        namespace: String,
+        /// the migration
+        migration: String,
+    },
     /// `plan --deny`: findings of the kinds denied that no migration acknowledges.
     #[error(
         "{count} finding(s) of the kinds denied ({kinds}) not acknowledged: {first}; acknowledge \

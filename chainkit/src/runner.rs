@@ -889,6 +889,20 @@ async fn run_and_record(
     record(conn, direction, chain, migration.name()).await
 }
 
+/// Records in the chain's version table (and the checksum table) that `migration` was
+/// applied, as a run does after it: for `plan`'s rehearsal.
+pub(crate) async fn record_applied<C: ConnectionTrait>(
+    conn: &C,
+    chain: &Chain,
+    migration: &str,
+) -> Result<(), DbErr> {
+    match record(conn, Direction::Up, chain, migration).await {
+        Ok(_) => Ok(()),
+        Err(Cause::Db(e) | Cause::TimedOut(e, _) | Cause::Waited(e, _)) => Err(e),
+        Err(Cause::Panic(message)) => Err(DbErr::Custom(message)),
+    }
+}
+
 /// Enum type -> number of labels.
 type EnumLabels = std::collections::BTreeMap<String, i64>;
 

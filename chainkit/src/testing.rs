@@ -273,6 +273,93 @@ mod tests {
     }
 }
 
+/// Runs `script` through the database's own client for `url` (`psql`, `mariadb`,
+/// `sqlite3`), stopping at the first error, and returns how it went; `None` when the client
+/// is not installed, which is allowed only outside CI.
+///
+/// # Panics
+/// With `CI=true`, when the client cannot be run.
+pub fn run_sql_script(backend: Backend, url: &str, script: &str) -> Option<std::process::Output> {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut command = match backend {
+        Backend::Postgres => {
+            let mut c = Command::new("psql");
+            c.args([url, "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"]);
+            c
+        }
+        Backend::MySql => {
+            // mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?…]
+            let rest = url.split_once("://").map_or(url, |(_, r)| r);
+            let (auth, rest) = rest.rsplit_once('@').unwrap_or(("root", rest));
+            let (host_port, database) = rest.split_once('/').unwrap_or((rest, ""));
+            let database = database.split('?').next().unwrap_or_default();
+            let (host, port) = host_port.split_once(':').unwrap_or((host_port, "3306"));
+            let (user, password) = auth.split_once(':').unwrap_or((auth, ""));
+            let mut c = Command::new("mariadb");
+            c.args(["-h", host, "-P", port, "-u", user, database]);
+            if !password.is_empty() {
+                c.env("MYSQL_PWD", password);
+            }
+            c
+        }
+        Backend::Sqlite => {
+            let mut c = Command::new("sqlite3");
+            c.arg(crate::sqlite_file(url).expect("an SQLite file, not a database in memory"));
+            c
+        }
+    };
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = match command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but the client {program} cannot run: {e}")
+        }
+        Err(e) => {
+            eprintln!("the client {program} cannot run ({e}): its script is not tested here");
+            return None;
+        }
+    };
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(script.as_bytes())
+        .expect("writing the script to the client");
+    Some(child.wait_with_output().expect("the client's output"))
+}
+
+/// Every schema object of `snapshot` (tables with their columns, indexes and keys; views,
+/// types, functions, sequences, extensions) with its description, for comparing the schemas
+/// of two databases of `backend` whatever their version rows. MySQL's view definitions name
+/// their database, so the hash of a view's definition is left out there.
+pub fn schema_objects(
+    snapshot: &crate::Snapshot,
+    backend: Backend,
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    snapshot
+        .objects()
+        .filter(|k| k.kind.is_schema_object() || k.kind == crate::ObjectKind::Extension)
+        .map(|k| {
+            let lines = snapshot.lines(k).into_iter().flatten();
+            let kept = lines
+                .filter(|l| {
+                    !(backend == Backend::MySql
+                        && k.kind == crate::ObjectKind::View
+                        && l.starts_with("view "))
+                })
+                .cloned()
+                .collect();
+            (k.to_string(), kept)
+        })
+        .collect()
+}
+
 /// A migration made of SQL statements, for fixture chains in tests.
 #[derive(Debug, Clone)]
 pub struct SqlMigration {

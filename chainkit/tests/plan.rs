@@ -2,12 +2,18 @@
 //! / `TEST_MYSQL_URL` are set. Each test works in a fresh database, and checks that the
 //! database is exactly as it was afterwards.
 
+mod corpus;
 mod plan_fixtures;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use std::time::Duration;
 
 use chainkit::plan::Rehearsal;
-use chainkit::testing::{Backend, SqlMigration, TestDatabase, sql_chain};
+use chainkit::testing::{
+    Backend, SqlMigration, TestDatabase, run_sql_script, schema_objects, sql_chain,
+};
 use chainkit::{Chain, FindingKind, Plan, Registry, Snapshot};
 use sea_orm::sea_query::{Alias, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement};
@@ -268,6 +274,66 @@ async fn findings_name_what_a_migration_drops_and_acknowledged_ones_pass_deny() 
             0,
             "{backend}"
         );
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn plan_deny_fails_naming_a_finding_no_migration_acknowledges() {
+    use chainkit::cli::{DatabaseArgs, Manages, MigrateCommand, run_migrate};
+    for test_db in TestDatabase::all().await {
+        let backend = test_db.backend;
+        let db = test_db.connect().await;
+        let base = Chain::from_fn("pf", &chainkit::version_table("pf"), || {
+            vec![plan_fixtures::MIGRATIONS.boxed().remove(0)]
+        });
+        chainkit::migrate(&db, &registry(vec![engine_chain(false), base]))
+            .await
+            .unwrap();
+        let before = snapshot(&db).await;
+        let full = registry(vec![engine_chain(false), plan_fixtures::chain()]);
+        let args = DatabaseArgs {
+            database_url: test_db.url.clone(),
+            connect_timeout: 10,
+            lock_timeout: 10,
+            ddl_lock_timeout: 10,
+            url_on_command_line: true,
+        };
+        let plan_denying = |deny: Vec<FindingKind>| MigrateCommand::Plan {
+            ns: None,
+            json: false,
+            sql: false,
+            deny,
+        };
+        let denied = run_migrate(
+            &full,
+            &args,
+            plan_denying(vec![FindingKind::Destructive]),
+            Manages::All,
+        )
+        .await
+        .expect_err("a destructive finding no migration acknowledges");
+        assert!(
+            matches!(&denied, chainkit::Error::PlanDenied { count: 1, first, .. }
+                if first.contains("m20260301_000003_drop_qty") && first.contains("\"qty\"")),
+            "{backend}: {denied}"
+        );
+        assert!(!denied.is_usage(), "{backend}: exit 1, not 2");
+        run_migrate(
+            &full,
+            &args,
+            plan_denying(vec![FindingKind::Blocking, FindingKind::Incompatible]),
+            Manages::All,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        run_migrate(&full, &args, plan_denying(vec![]), Manages::All)
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: without --deny plan passes: {e}"));
+        // the lock was released, and nothing changed
+        assert_eq!(snapshot(&db).await, before, "{backend}");
+        chainkit::migrate(&db, &full).await.unwrap();
         db.close().await.ok();
         test_db.drop_database().await;
     }
@@ -560,6 +626,90 @@ async fn nothing_pending_plans_nothing() {
         let plan = plan(&test_db, &registry, None).await;
         assert!(plan.migrations.is_empty() && plan.chains.is_empty());
         assert!(chainkit::cli::format_plan(&plan).starts_with("nothing to apply"));
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn real_chain_patterns_are_planned_once_each_and_their_script_applies_what_a_start_would() {
+    for test_db in TestDatabase::all().await {
+        let backend = test_db.backend;
+        let runs = Arc::new(AtomicUsize::new(0));
+        let corpus = || {
+            registry(vec![
+                corpus::chain("engine", &runs),
+                corpus::chain("rw", &runs),
+            ])
+        };
+        let db = test_db.connect().await;
+        let before = snapshot(&db).await;
+
+        let plan = plan(&test_db, &corpus(), None).await;
+
+        assert!(plan.failure.is_none(), "{backend}: {:?}", plan.failure);
+        assert_eq!(snapshot(&db).await, before, "{backend}: nothing changed");
+        assert_eq!(
+            plan.migrations.len(),
+            2 * corpus::MIGRATIONS.len(),
+            "{backend}"
+        );
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            2,
+            "{backend}: each seeding migration ran once"
+        );
+        assert!(
+            plan.migrations.iter().all(|m| m.trespasses.is_empty()),
+            "{backend}: the corpus keeps to its chains"
+        );
+        // the seed goes through an entity: its values are in the statement
+        let seed = plan
+            .migrations
+            .iter()
+            .find(|m| m.namespace == "rw" && m.migration == corpus::MIGRATIONS[5])
+            .unwrap();
+        assert!(
+            seed.statements.iter().any(|s| s.sql.starts_with("INSERT")
+                && !s.sql.contains('?')
+                && !s.sql.contains("$1")),
+            "{backend}: {:?}",
+            seed.statements
+        );
+
+        // the script, through the database's own client
+        let script = plan.sql_script().unwrap();
+        let Some(ran) = run_sql_script(backend, &test_db.url, &script) else {
+            db.close().await.ok();
+            test_db.drop_database().await;
+            continue;
+        };
+        assert!(
+            ran.status.success(),
+            "{backend}: {}\n{script}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+        let reference = TestDatabase::create(backend).await;
+        let other = reference.connect().await;
+        chainkit::migrate(&other, &corpus()).await.unwrap();
+        assert_eq!(
+            schema_objects(&snapshot(&db).await, backend),
+            schema_objects(&snapshot(&other).await, backend),
+            "{backend}: the script leaves the schema a start leaves"
+        );
+        assert_eq!(
+            count(&db, "items").await,
+            count(&other, "items").await,
+            "{backend}"
+        );
+        let report = chainkit::migrate(&db, &corpus()).await.unwrap();
+        assert!(
+            report.applied.is_empty(),
+            "{backend}: a start after the script applies nothing: {:?}",
+            report.applied
+        );
+        other.close().await.ok();
+        reference.drop_database().await;
         db.close().await.ok();
         test_db.drop_database().await;
     }

@@ -166,3 +166,57 @@ fn the_binary_speaks_for_its_own_project() {
     let other = run(&["down", "--ns", "engine", "-u", "sqlite::memory:"]);
     assert_eq!(other.status.code(), Some(2), "{}", text(&other.stderr));
 }
+
+#[tokio::test]
+async fn plan_shows_this_chains_pending_migrations_and_changes_nothing() {
+    for test_db in TestDatabase::all().await {
+        let backend = test_db.backend;
+        let early = cli(&test_db.url, &["plan"]);
+        assert_eq!(
+            early.status.code(),
+            Some(1),
+            "{backend}: the engine's chain first"
+        );
+
+        let db = test_db.connect().await;
+        let registry = ext_template_migration::registry().unwrap();
+        chainkit::up(&db, &registry, Some("engine"), None)
+            .await
+            .unwrap();
+        let before = chainkit::snapshot(&db).await.unwrap();
+
+        let plan = cli(&test_db.url, &["plan", "--json"]);
+        assert!(plan.status.success(), "{backend}: {}", text(&plan.stderr));
+        let listed: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+        let names: Vec<(&str, &str)> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["namespace"].as_str().unwrap(),
+                    m["migration"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        let expected: Vec<String> = Migrator::migrations()
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect();
+        assert_eq!(
+            names,
+            expected
+                .iter()
+                .map(|m| (NAMESPACE, m.as_str()))
+                .collect::<Vec<_>>(),
+            "{backend}"
+        );
+        assert_eq!(
+            chainkit::snapshot(&db).await.unwrap(),
+            before,
+            "{backend}: nothing changed"
+        );
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}

@@ -257,12 +257,21 @@ fn rounds(copy: &str, first: Option<&str>, second: Option<&str>) {
         "it may be a rename: Table::rename() keeps the data",
         r#".as_enum("ext_template_tone")"#,
         "chainkit::rebuild_sqlite_table(",
+        // what `migrate plan` will find, written at the top
+        "//! - destructive table-dropped table \"ext_template_request_items\": ",
     ] {
         assert!(
             source.contains(expected),
             "{expected:?} missing from\n{source}"
         );
     }
+    assert!(
+        source.lines().any(
+            |l| l.starts_with("//! - destructive column-dropped column ")
+                && l.contains(r#"."created_at""#)
+        ),
+        "the dropped column's finding is missing from\n{source}"
+    );
     only_own_tables(&source);
     formatted(file);
 

@@ -118,6 +118,10 @@ pub struct PlannedMigration {
     pub trespasses: Vec<String>,
     /// What a reviewer should know.
     pub findings: Vec<Finding>,
+    /// Whether it threw part of its own work away (a rollback of a transaction or savepoint
+    /// of its own): its statements then include work that did not stay, and no script can
+    /// be written for it.
+    pub rolls_back: bool,
     /// Its checksum, where the chain records checksums.
     #[serde(skip)]
     pub(crate) checksum: Option<String>,
@@ -185,8 +189,18 @@ impl Plan {
 
     /// The offline script: the pending migrations' statements and their version rows, per
     /// chain in run order, for the database's own client.
-    pub fn sql_script(&self) -> String {
-        script::write(self)
+    ///
+    /// # Errors
+    /// [`Error::NotScriptable`] when a migration rolled part of its own work back: its
+    /// statements cannot be replayed as they are.
+    pub fn sql_script(&self) -> Result<String, Error> {
+        if let Some(m) = self.migrations.iter().find(|m| m.rolls_back) {
+            return Err(Error::NotScriptable {
+                namespace: m.namespace.clone(),
+                migration: m.migration.clone(),
+            });
+        }
+        Ok(script::write(self))
     }
 }
 

@@ -270,8 +270,30 @@ async fn run_all(
     plan: &mut Plan,
 ) -> Result<Option<String>, Error> {
     let commit_each = matches!(on, On::Scratch(_));
+    let mut prepared: Vec<&str> = Vec::new();
     for (chain, migration) in pending {
         let backend = plan.backend;
+        if !prepared.contains(&chain.namespace()) {
+            // what a run creates before a chain's first migration
+            prepared.push(chain.namespace());
+            let mut statements = vec![
+                backend.build(&backend::create_progress_table()),
+                backend.build(&backend::create_version_table(
+                    backend,
+                    chain.version_table(),
+                )),
+            ];
+            if chain.has_checksums() {
+                statements.push(backend.build(&backend::create_checksum_table()));
+            }
+            for statement in statements {
+                match on {
+                    On::Transaction(txn) => txn.execute_raw(statement).await,
+                    On::Scratch(db) => db.execute_raw(statement).await,
+                }
+                .map_err(Error::db(format!("creating {}", chain.version_table())))?;
+            }
+        }
         let in_transaction = backend::use_transaction(migration.as_ref(), backend)
             && backend::transactional_ddl(backend);
         let outcome = match on {
@@ -292,6 +314,20 @@ async fn run_all(
             On::Scratch(db) => rehearse_one(db, chain, migration.as_ref()).await?,
         };
         let (mut planned, failure) = outcome;
+        if failure.is_none() {
+            // recorded as a run records it, so that later migrations see the same tables
+            let recorded = match on {
+                On::Transaction(txn) => {
+                    crate::runner::record_applied(txn, chain, migration.name()).await
+                }
+                On::Scratch(db) => crate::runner::record_applied(db, chain, migration.name()).await,
+            };
+            recorded.map_err(Error::db(format!(
+                "namespace {:?}: recording {} in the rehearsal",
+                chain.namespace(),
+                migration.name()
+            )))?;
+        }
         planned.in_transaction = in_transaction;
         match failure {
             None => plan.migrations.push(planned),
@@ -355,11 +391,16 @@ where
     let before = schema::snapshot(conn).await?;
     let catalog_before = read_catalog(conn).await?;
     let manager = SchemaManager::new(conn);
-    let (outcome, captured) =
-        capture::capture(crate::runner::catch_unwind(migration.up(&manager))).await;
+    let work = crate::lock_wait::watching(migration.up(&manager));
+    let (outcome, captured) = capture::capture(crate::runner::catch_unwind(work)).await;
     let failure = match outcome {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(Failure::Db(e)),
+        Ok((result, restore)) => {
+            if let Some(sql) = restore {
+                // it chose to wait for locks without limit: the session's timeout holds again
+                conn.execute_unprepared(&sql).await.ok();
+            }
+            result.err().map(Failure::Db)
+        }
         Err(message) => Some(Failure::Panic(message)),
     };
     let sources = chain.sources();
@@ -368,7 +409,14 @@ where
         namespace: chain.namespace().to_owned(),
         migration: migration.name().to_owned(),
         in_transaction: true,
-        statements: captured.iter().map(statement).collect(),
+        statements: captured
+            .iter()
+            .filter(|c| super::statements::transaction_control(&c.sql).is_none())
+            .map(statement)
+            .collect(),
+        rolls_back: captured.iter().any(|c| {
+            super::statements::transaction_control(&c.sql) == Some(super::statements::Control::Undo)
+        }),
         changes: Vec::new(),
         trespasses: Vec::new(),
         findings: Vec::new(),

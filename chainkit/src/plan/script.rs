@@ -71,7 +71,9 @@ pub(super) fn write(plan: &Plan) -> String {
         DbBackend::MySql => {}
         _ => out.push_str(".bail on\n"),
     }
-    if plan.migrations.iter().any(|m| tracked(be, m)) && !plan.progress_exists {
+    // the tables a start creates before it runs anything, so that the script leaves what a
+    // start would
+    if !plan.progress_exists {
         out.push_str(&built(be, &backend::create_progress_table()));
     }
     if plan.checksums.1 && !plan.checksums.0 {

@@ -76,6 +76,31 @@ pub(crate) fn is_read(sql: &str) -> bool {
     }
 }
 
+/// What a transaction-control statement does, if `sql` is one: sqlx logs some of those a
+/// migration's own transactions send (`COMMIT`, `RELEASE SAVEPOINT`) and not others (`BEGIN`,
+/// `SAVEPOINT` on PostgreSQL), so they are kept out of a plan's statements.
+pub(crate) fn transaction_control(sql: &str) -> Option<Control> {
+    let mut all = words(sql).map(str::to_ascii_uppercase);
+    let first = all.next()?;
+    Some(match first.as_str() {
+        "BEGIN" | "START" | "SAVEPOINT" => Control::Open,
+        "COMMIT" | "END" | "RELEASE" => Control::Keep,
+        "ROLLBACK" | "ABORT" => Control::Undo,
+        _ => return None,
+    })
+}
+
+/// What a transaction-control statement does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Control {
+    /// Opens a transaction or savepoint.
+    Open,
+    /// Commits or releases one.
+    Keep,
+    /// Throws work away.
+    Undo,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +134,26 @@ mod tests {
         assert!(!is_read("CREATE TABLE t (a int)"));
         assert!(!is_read("/* SELECT */ DELETE FROM t"));
         assert!(!is_read(""));
+    }
+
+    #[test]
+    fn transaction_control_is_told_apart() {
+        assert_eq!(transaction_control("BEGIN"), Some(Control::Open));
+        assert_eq!(
+            transaction_control("SAVEPOINT _sqlx_savepoint_1"),
+            Some(Control::Open)
+        );
+        assert_eq!(
+            transaction_control("RELEASE SAVEPOINT _sqlx_savepoint_1"),
+            Some(Control::Keep)
+        );
+        assert_eq!(transaction_control("commit"), Some(Control::Keep));
+        assert_eq!(
+            transaction_control("ROLLBACK TO SAVEPOINT s"),
+            Some(Control::Undo)
+        );
+        assert_eq!(transaction_control("INSERT INTO begin VALUES (1)"), None);
+        assert_eq!(transaction_control("CREATE TABLE \"commit\" (a int)"), None);
     }
 
     #[test]

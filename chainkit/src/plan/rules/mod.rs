@@ -134,6 +134,54 @@ pub(crate) fn check(input: &Input<'_>) -> Vec<Finding> {
     findings
 }
 
+/// The findings of a migration `autogenerate` writes from `drift`: the schema-diff rules on
+/// its changes, and on PostgreSQL squawk's on the statements its index, foreign key and type
+/// changes send (as sea-query writes them).
+pub(crate) fn for_generated(drift: &crate::drift::Drift) -> Vec<Finding> {
+    let q = |name: &str| crate::backend::quote(drift.backend, name);
+    let list = |names: &[String]| names.iter().map(|n| q(n)).collect::<Vec<_>>().join(", ");
+    let statements: Vec<String> = if drift.backend == DbBackend::Postgres {
+        drift
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::AddIndex { table, index } => Some(format!(
+                    "CREATE {}INDEX {} ON {} ({})",
+                    if index.unique { "UNIQUE " } else { "" },
+                    q(&index.name),
+                    q(table),
+                    list(&index.columns)
+                )),
+                Change::AddForeignKey { table, key } => Some(format!(
+                    "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({})",
+                    q(table),
+                    q(&format!("fk_{table}_{}", key.columns.join("_"))),
+                    list(&key.columns),
+                    q(&key.ref_table),
+                    list(&key.ref_columns)
+                )),
+                Change::AlterColumn { table, from, to } if from.sql_type != to.sql_type => {
+                    Some(format!(
+                        "ALTER TABLE {} ALTER COLUMN {} TYPE {}",
+                        q(table),
+                        q(&from.name),
+                        to.sql_type
+                    ))
+                }
+                _ => None,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    check(&Input {
+        backend: drift.backend,
+        changes: &drift.changes,
+        objects: &[],
+        statements: &statements,
+    })
+}
+
 /// `column "table"."name"`.
 pub(crate) fn column(table: &str, name: &str) -> String {
     format!("column {table:?}.{name:?}")
