@@ -714,3 +714,87 @@ async fn real_chain_patterns_are_planned_once_each_and_their_script_applies_what
         test_db.drop_database().await;
     }
 }
+
+/// Inserts a row in a transaction of its own, then throws it away.
+struct ChangesItsMind;
+
+impl MigrationName for ChangesItsMind {
+    fn name(&self) -> &str {
+        "m20260201_000002_changes_its_mind"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ChangesItsMind {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use sea_orm::TransactionTrait;
+        let txn = manager.get_connection().begin().await?;
+        txn.execute_unprepared("INSERT INTO ext_rb_items VALUES (1)")
+            .await?;
+        txn.rollback().await
+    }
+}
+
+/// Panics, as a migration written to refuse something does.
+struct Panics;
+
+impl MigrationName for Panics {
+    fn name(&self) -> &str {
+        "m20260201_000003_panics"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Panics {
+    async fn up(&self, _: &SchemaManager) -> Result<(), DbErr> {
+        panic!("refusing on purpose")
+    }
+}
+
+#[tokio::test]
+async fn work_a_migration_throws_away_is_not_scripted_and_a_panic_is_a_failure() {
+    for test_db in TestDatabase::all().await {
+        let backend = test_db.backend;
+        let db = test_db.connect().await;
+        let before = snapshot(&db).await;
+        let chain = Chain::from_fn("rb", &chainkit::version_table("rb"), || {
+            vec![
+                Box::new(SqlMigration::new(
+                    "m20260201_000001_items",
+                    &["CREATE TABLE ext_rb_items (id INTEGER PRIMARY KEY)"],
+                )) as Box<dyn MigrationTrait>,
+                Box::new(ChangesItsMind),
+            ]
+        });
+        let plan = plan(&test_db, &registry(vec![engine_chain(false), chain]), Some("rb")).await;
+        assert!(plan.failure.is_none(), "{backend}: {:?}", plan.failure);
+        let mind = &plan.migrations[1];
+        assert!(mind.rolls_back, "{backend}: {mind:?}");
+        assert!(
+            mind.statements
+                .iter()
+                .all(|s| !s.sql.to_ascii_uppercase().starts_with("ROLLBACK")),
+            "{backend}: transaction control is not a statement of the plan: {mind:?}"
+        );
+        let refused = plan.sql_script().expect_err("not scriptable");
+        assert!(
+            refused.to_string().contains("m20260201_000002_changes_its_mind"),
+            "{backend}: {refused}"
+        );
+
+        let chain = Chain::from_fn("rb", &chainkit::version_table("rb"), || {
+            vec![Box::new(Panics) as Box<dyn MigrationTrait>]
+        });
+        let panicked = self::plan(&test_db, &registry(vec![engine_chain(false), chain]), None).await;
+        let failure = panicked.failure.expect("the panic is the migration's failure");
+        assert_eq!(failure.migration, "m20260201_000003_panics", "{backend}");
+        assert!(
+            failure.message.contains("refusing on purpose"),
+            "{backend}: {}",
+            failure.message
+        );
+        assert_eq!(snapshot(&db).await, before, "{backend}: nothing changed");
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}

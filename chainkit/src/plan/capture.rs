@@ -36,23 +36,36 @@ pub struct Captured {
     pub(crate) rendered: bool,
 }
 
+/// What one capture saw.
+#[derive(Debug, Default)]
+pub(crate) struct Record {
+    /// The statements, in order.
+    pub statements: Vec<Captured>,
+    /// Whether the work rolled back a transaction of its own (SeaORM's
+    /// `DatabaseTransaction::rollback`, whose span is seen on every backend, unlike the
+    /// statement, which SQLite's driver does not log).
+    pub rolled_back: bool,
+}
+
 static NEXT: AtomicU64 = AtomicU64::new(1);
-static BUFFERS: Mutex<Option<HashMap<u64, Vec<Captured>>>> = Mutex::new(None);
+static BUFFERS: Mutex<Option<HashMap<u64, Record>>> = Mutex::new(None);
+/// The target of SeaORM's transaction spans.
+const TRANSACTION_TARGET: &str = "sea_orm::database::transaction";
 
 tokio::task_local! {
     static CURRENT: u64;
 }
 
-fn with_buffers<R>(f: impl FnOnce(&mut HashMap<u64, Vec<Captured>>) -> R) -> R {
+fn with_buffers<R>(f: impl FnOnce(&mut HashMap<u64, Record>) -> R) -> R {
     let mut guard = BUFFERS.lock().unwrap_or_else(|p| p.into_inner());
     f(guard.get_or_insert_with(HashMap::new))
 }
 
 /// Runs `work`, returning its output and the statements sent while it ran (on connections
 /// opened with statement logging, see [`crate::connect::open_logged`]).
-pub(crate) async fn capture<F: Future>(work: F) -> (F::Output, Vec<Captured>) {
+pub(crate) async fn capture<F: Future>(work: F) -> (F::Output, Record) {
     let id = NEXT.fetch_add(1, Ordering::Relaxed);
-    with_buffers(|b| b.insert(id, Vec::new()));
+    with_buffers(|b| b.insert(id, Record::default()));
     let span = tracing::info_span!(target: "chainkit::capture", SPAN, capture = id);
     let output = CURRENT.scope(id, work.instrument(span)).await;
     let captured = with_buffers(|b| b.remove(&id)).unwrap_or_default();
@@ -69,8 +82,10 @@ pub(crate) fn render_values_on(db: &mut DatabaseConnection) {
             return;
         }
         with_buffers(|b| {
-            if let Some(last) = b.get_mut(&id).and_then(|list| {
-                list.iter_mut()
+            if let Some(last) = b.get_mut(&id).and_then(|record| {
+                record
+                    .statements
+                    .iter_mut()
                     .rev()
                     .find(|c| !c.rendered && c.raw == info.statement.sql)
             }) {
@@ -91,7 +106,7 @@ pub(crate) async fn available(db: &DatabaseConnection) -> bool {
         tracing::subscriber::set_global_default(subscriber).ok();
     }
     let (_, captured) = capture(db.execute_unprepared("SELECT 1")).await;
-    !captured.is_empty()
+    !captured.statements.is_empty()
 }
 
 /// The layer that captures statements: add it to the program's global subscriber (the
@@ -111,7 +126,9 @@ where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
 {
     CaptureLayer.with_filter(tracing_subscriber::filter::filter_fn(|meta| {
-        meta.target() == SQLX_TARGET || meta.name() == SPAN
+        meta.target() == SQLX_TARGET
+            || meta.name() == SPAN
+            || (meta.target() == TRANSACTION_TARGET && meta.name() == "rollback")
     }))
 }
 
@@ -187,6 +204,20 @@ where
         id: &tracing::span::Id,
         ctx: Context<'_, S>,
     ) {
+        if attrs.metadata().target() == TRANSACTION_TARGET {
+            // a transaction of the migration's own rolled back
+            if let Some(capture) = ctx.span(id).and_then(|span| {
+                span.scope()
+                    .find_map(|s| s.extensions().get::<CaptureId>().map(|c| c.0))
+            }) {
+                with_buffers(|b| {
+                    if let Some(record) = b.get_mut(&capture) {
+                        record.rolled_back = true;
+                    }
+                });
+            }
+            return;
+        }
         if attrs.metadata().name() != SPAN {
             return;
         }
@@ -214,8 +245,8 @@ where
         event.record(&mut visitor);
         let raw = visitor.text();
         with_buffers(|b| {
-            if let Some(list) = b.get_mut(&capture) {
-                list.push(Captured {
+            if let Some(record) = b.get_mut(&capture) {
+                record.statements.push(Captured {
                     sql: raw.clone(),
                     raw,
                     rendered: false,

@@ -410,13 +410,16 @@ where
         migration: migration.name().to_owned(),
         in_transaction: true,
         statements: captured
+            .statements
             .iter()
             .filter(|c| super::statements::transaction_control(&c.sql).is_none())
             .map(statement)
             .collect(),
-        rolls_back: captured.iter().any(|c| {
-            super::statements::transaction_control(&c.sql) == Some(super::statements::Control::Undo)
-        }),
+        rolls_back: captured.rolled_back
+            || captured.statements.iter().any(|c| {
+                super::statements::transaction_control(&c.sql)
+                    == Some(super::statements::Control::Undo)
+            }),
         changes: Vec::new(),
         trespasses: Vec::new(),
         findings: Vec::new(),
