@@ -658,6 +658,18 @@ pub async fn run_migrate(
                 "sqlite::memory:".to_owned()
             }
         },
+        // a missing SQLite file is an empty database: planned as one, and not created
+        MigrateCommand::Plan { .. } => match crate::read_only(&database.database_url) {
+            crate::ReadOnly::Missing(file) => {
+                eprintln!(
+                    "note: there is no database at {}: planned against an empty one (plan \
+                     creates nothing)",
+                    absolute(&file).display()
+                );
+                "sqlite::memory:".to_owned()
+            }
+            crate::ReadOnly::Open(_) => database.database_url.clone(),
+        },
         _ => database.database_url.clone(),
     };
     let db = if matches!(command, MigrateCommand::Plan { .. }) {

@@ -376,6 +376,15 @@ pub enum Error {
          program's global tracing subscriber (chainkit::cli::init_logging does)"
     )]
     CaptureUnavailable,
+    /// `plan` could not make, fill or remove its scratch database.
+    #[error("rehearsing the pending migrations on a scratch database ({server}): {source}")]
+    RehearsalScratch {
+        /// where (`SQLite in memory`, or the server's URL without password)
+        server: String,
+        /// what failed
+        #[source]
+        source: Box<Error>,
+    },
     /// `plan`'s rehearsal of a pending migration failed: a deploy would fail there.
     #[error(
         "a deploy would fail: namespace {namespace:?}: migration {migration} failed in the \

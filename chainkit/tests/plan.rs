@@ -766,7 +766,12 @@ async fn work_a_migration_throws_away_is_not_scripted_and_a_panic_is_a_failure()
                 Box::new(ChangesItsMind),
             ]
         });
-        let plan = plan(&test_db, &registry(vec![engine_chain(false), chain]), Some("rb")).await;
+        let plan = plan(
+            &test_db,
+            &registry(vec![engine_chain(false), chain]),
+            Some("rb"),
+        )
+        .await;
         assert!(plan.failure.is_none(), "{backend}: {:?}", plan.failure);
         let mind = &plan.migrations[1];
         assert!(mind.rolls_back, "{backend}: {mind:?}");
@@ -778,15 +783,20 @@ async fn work_a_migration_throws_away_is_not_scripted_and_a_panic_is_a_failure()
         );
         let refused = plan.sql_script().expect_err("not scriptable");
         assert!(
-            refused.to_string().contains("m20260201_000002_changes_its_mind"),
+            refused
+                .to_string()
+                .contains("m20260201_000002_changes_its_mind"),
             "{backend}: {refused}"
         );
 
         let chain = Chain::from_fn("rb", &chainkit::version_table("rb"), || {
             vec![Box::new(Panics) as Box<dyn MigrationTrait>]
         });
-        let panicked = self::plan(&test_db, &registry(vec![engine_chain(false), chain]), None).await;
-        let failure = panicked.failure.expect("the panic is the migration's failure");
+        let panicked =
+            self::plan(&test_db, &registry(vec![engine_chain(false), chain]), None).await;
+        let failure = panicked
+            .failure
+            .expect("the panic is the migration's failure");
         assert_eq!(failure.migration, "m20260201_000003_panics", "{backend}");
         assert!(
             failure.message.contains("refusing on purpose"),
@@ -797,4 +807,77 @@ async fn work_a_migration_throws_away_is_not_scripted_and_a_panic_is_a_failure()
         db.close().await.ok();
         test_db.drop_database().await;
     }
+}
+
+const CHILD: &str = "CHAINKIT_PLAN_CHILD_DB";
+
+/// Run as a child process by `plan_deny_ends_the_process_with_exit_1_naming_the_finding`:
+/// `plan --deny destructive` through the binaries' `block_on`, exiting with its code.
+#[test]
+#[ignore = "run as a child process by another test"]
+fn child_plans_with_deny_through_block_on() {
+    use chainkit::cli::{DatabaseArgs, Manages, MigrateCommand, run_migrate};
+    let Ok(url) = std::env::var(CHILD) else {
+        return;
+    };
+    let full = registry(vec![engine_chain(false), plan_fixtures::chain()]);
+    let args = DatabaseArgs {
+        database_url: url,
+        connect_timeout: 10,
+        lock_timeout: 10,
+        ddl_lock_timeout: 10,
+        url_on_command_line: true,
+    };
+    let command = MigrateCommand::Plan {
+        ns: None,
+        json: false,
+        sql: false,
+        deny: vec![FindingKind::Destructive],
+    };
+    let code = chainkit::cli::block_on(run_migrate(&full, &args, command, Manages::All));
+    let numeric = if code == std::process::ExitCode::SUCCESS {
+        0
+    } else if code == std::process::ExitCode::from(2) {
+        2
+    } else {
+        1
+    };
+    std::process::exit(numeric);
+}
+
+#[tokio::test]
+async fn plan_deny_ends_the_process_with_exit_1_naming_the_finding() {
+    let test_db = TestDatabase::create(Backend::Sqlite).await;
+    let db = test_db.connect().await;
+    let base = Chain::from_fn("pf", &chainkit::version_table("pf"), || {
+        vec![plan_fixtures::MIGRATIONS.boxed().remove(0)]
+    });
+    chainkit::migrate(&db, &registry(vec![engine_chain(false), base]))
+        .await
+        .unwrap();
+    db.close().await.ok();
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "child_plans_with_deny_through_block_on",
+            "--nocapture",
+        ])
+        .env(CHILD, &test_db.url)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("1 finding(s) of the kinds denied (destructive) not acknowledged")
+            && stderr.contains(r#"column "ext_pf_items"."qty""#),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains(r#"!! destructive column-dropped column "ext_pf_items"."qty""#)
+            && stdout.contains(r#"ok destructive column-dropped column "ext_pf_items"."note""#),
+        "the plan is printed first: {stdout}"
+    );
+    test_db.drop_database().await;
 }

@@ -188,3 +188,18 @@ async fn plan_refuses_contradictory_or_unknown_options_as_usage_errors() {
         text(&help.stdout)
     );
 }
+
+#[test]
+fn plan_on_a_missing_sqlite_file_plans_an_empty_database_and_creates_no_file() {
+    let file = std::env::temp_dir().join(format!("engine-plan-missing-{}.db", std::process::id()));
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+    let out = engine(&url, &["migrate", "plan"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("planned against an empty one"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains("m20260101_000001_create_users_and_workflow_instances"));
+    assert!(!file.exists(), "plan created {}", file.display());
+}

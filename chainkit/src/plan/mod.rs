@@ -118,6 +118,9 @@ pub struct PlannedMigration {
     pub trespasses: Vec<String>,
     /// What a reviewer should know.
     pub findings: Vec<Finding>,
+    /// Why its rehearsal failed, if it did: a deploy would fail here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// Whether it threw part of its own work away (a rollback of a transaction or savepoint
     /// of its own): its statements then include work that did not stay, and no script can
     /// be written for it.

@@ -141,10 +141,7 @@ pub(super) async fn rehearse(
         DbBackend::Sqlite => ScratchServer::SqliteMemory,
         _ => ScratchServer::Server(url.to_owned()),
     };
-    let scratch_error = |source: Error| Error::Scratch {
-        namespace: chains
-            .first()
-            .map_or_else(String::new, |c| c.namespace().to_owned()),
+    let scratch_error = |source: Error| Error::RehearsalScratch {
         server: server.describe(),
         source: Box::new(source),
     };
@@ -340,6 +337,7 @@ async fn run_all(
                 )));
             }
             Some(failure) => {
+                planned.error = Some(failure.message());
                 plan.failure = Some(RehearsalFailure {
                     namespace: chain.namespace().to_owned(),
                     migration: migration.name().to_owned(),
@@ -423,6 +421,7 @@ where
         changes: Vec::new(),
         trespasses: Vec::new(),
         findings: Vec::new(),
+        error: None,
         checksum: source.map(|s| s.checksum.to_string()),
     };
     if failure.is_some() {
