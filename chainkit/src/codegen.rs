@@ -316,7 +316,7 @@ fn limit_name(name: String) -> String {
 
 /// The name generated migrations give a foreign key they create, the same whichever backend
 /// the comparison ran on, so that a later migration can drop it by name.
-fn fk_create_name(table: &str, key: &ForeignKeyModel) -> String {
+pub(crate) fn fk_create_name(table: &str, key: &ForeignKeyModel) -> String {
     limit_name(format!("fk_{table}_{}", key.columns.join("_")))
 }
 
@@ -362,7 +362,7 @@ fn fk_body(name: &str, table: &str, key: &ForeignKeyModel) -> String {
 /// The name an index is created with: its own, unless the database or SeaORM made it up (a
 /// UNIQUE constraint's, SeaORM's `idx-{table}-{column}` for an `indexed` attribute): those get
 /// the project's convention, `idx_{table}_{columns}` (`uq_…` when unique).
-fn index_name(table: &str, index: &IndexModel) -> String {
+pub(crate) fn index_name(table: &str, index: &IndexModel) -> String {
     let generated = index.name.starts_with("sqlite_autoindex")
         || index.name.starts_with(&format!("idx-{table}-"))
         || index.name.ends_with("_key")

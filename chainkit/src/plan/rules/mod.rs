@@ -136,7 +136,7 @@ pub(crate) fn check(input: &Input<'_>) -> Vec<Finding> {
 
 /// The findings of a migration `autogenerate` writes from `drift`: the schema-diff rules on
 /// its changes, and on PostgreSQL squawk's on the statements its index, foreign key and type
-/// changes send (as sea-query writes them).
+/// changes send (with the names the generated code gives them).
 pub(crate) fn for_generated(drift: &crate::drift::Drift) -> Vec<Finding> {
     let q = |name: &str| crate::backend::quote(drift.backend, name);
     let list = |names: &[String]| names.iter().map(|n| q(n)).collect::<Vec<_>>().join(", ");
@@ -148,14 +148,14 @@ pub(crate) fn for_generated(drift: &crate::drift::Drift) -> Vec<Finding> {
                 Change::AddIndex { table, index } => Some(format!(
                     "CREATE {}INDEX {} ON {} ({})",
                     if index.unique { "UNIQUE " } else { "" },
-                    q(&index.name),
+                    q(&crate::codegen::index_name(table, index)),
                     q(table),
                     list(&index.columns)
                 )),
                 Change::AddForeignKey { table, key } => Some(format!(
                     "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({})",
                     q(table),
-                    q(&format!("fk_{table}_{}", key.columns.join("_"))),
+                    q(&crate::codegen::fk_create_name(table, key)),
                     list(&key.columns),
                     q(&key.ref_table),
                     list(&key.ref_columns)
