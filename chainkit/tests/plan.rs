@@ -115,6 +115,22 @@ fn rw_chain() -> Chain {
     )
 }
 
+/// Applies the engine's first migration and `first`, the first migration of the chain `ns`.
+async fn apply_first(db: &DatabaseConnection, ns: &str, first: &SqlMigration) {
+    let chains = vec![engine_chain(false), sql_chain(ns, vec![first.clone()])];
+    chainkit::migrate(db, &registry(chains)).await.unwrap();
+}
+
+/// Applies the engine's first migration and the first of the fixture chain `pf`.
+async fn apply_first_of_pf(db: &DatabaseConnection) {
+    let base = Chain::from_fn("pf", &chainkit::version_table("pf"), || {
+        vec![plan_fixtures::MIGRATIONS.boxed().remove(0)]
+    });
+    chainkit::migrate(db, &registry(vec![engine_chain(false), base]))
+        .await
+        .unwrap();
+}
+
 fn registry(chains: Vec<Chain>) -> Registry {
     let mut chains = chains.into_iter();
     let engine = chains.next().expect("the engine's chain");
@@ -222,13 +238,7 @@ async fn findings_name_what_a_migration_drops_and_acknowledged_ones_pass_deny() 
     for test_db in TestDatabase::all().await {
         let backend = test_db.backend;
         let db = test_db.connect().await;
-        let base = Chain::from_fn("pf", &chainkit::version_table("pf"), || {
-            vec![plan_fixtures::MIGRATIONS.boxed().remove(0)]
-        })
-        .checksums(plan_fixtures::MIGRATIONS);
-        chainkit::migrate(&db, &registry(vec![engine_chain(false), base]))
-            .await
-            .unwrap();
+        apply_first_of_pf(&db).await;
         exec(
             &db,
             "INSERT INTO ext_pf_items (id, note, qty) VALUES (1, 'x', 2)",
@@ -285,12 +295,7 @@ async fn plan_deny_fails_naming_a_finding_no_migration_acknowledges() {
     for test_db in TestDatabase::all().await {
         let backend = test_db.backend;
         let db = test_db.connect().await;
-        let base = Chain::from_fn("pf", &chainkit::version_table("pf"), || {
-            vec![plan_fixtures::MIGRATIONS.boxed().remove(0)]
-        });
-        chainkit::migrate(&db, &registry(vec![engine_chain(false), base]))
-            .await
-            .unwrap();
+        apply_first_of_pf(&db).await;
         let before = snapshot(&db).await;
         let full = registry(vec![engine_chain(false), plan_fixtures::chain()]);
         let args = DatabaseArgs {
@@ -348,15 +353,7 @@ async fn data_dependent_blocking_and_renaming_changes_are_found() {
             "m20260201_000001_items",
             &["CREATE TABLE ext_fd_items (id INTEGER PRIMARY KEY, code VARCHAR(20), qty INTEGER)"],
         );
-        chainkit::migrate(
-            &db,
-            &registry(vec![
-                engine_chain(false),
-                sql_chain("fd", vec![create.clone()]),
-            ]),
-        )
-        .await
-        .unwrap();
+        apply_first(&db, "fd", &create).await;
         let not_null = match backend {
             Backend::Postgres => "ALTER TABLE ext_fd_items ALTER COLUMN qty SET NOT NULL",
             Backend::MySql => "ALTER TABLE ext_fd_items MODIFY qty INTEGER NOT NULL",
@@ -479,15 +476,7 @@ async fn a_migration_outside_a_transaction_is_rehearsed_on_a_scratch_database() 
             "m20260201_000001_items",
             &["CREATE TABLE ext_nt_items (id INTEGER PRIMARY KEY, owner INTEGER)"],
         );
-        chainkit::migrate(
-            &db,
-            &registry(vec![
-                engine_chain(false),
-                sql_chain("nt", vec![create.clone()]),
-            ]),
-        )
-        .await
-        .unwrap();
+        apply_first(&db, "nt", &create).await;
         let before = snapshot(&db).await;
         let index = match backend {
             Backend::Postgres => {
@@ -542,15 +531,7 @@ async fn an_enum_value_added_then_used_is_rehearsed_as_a_deploy_runs_it() {
                 "CREATE TABLE ext_ev_people (id INTEGER PRIMARY KEY, mood ext_ev_mood)",
             ],
         );
-        chainkit::migrate(
-            &db,
-            &registry(vec![
-                engine_chain(false),
-                sql_chain("ev", vec![create.clone()]),
-            ]),
-        )
-        .await
-        .unwrap();
+        apply_first(&db, "ev", &create).await;
         let before = snapshot(&db).await;
         let chain = sql_chain(
             "ev",
@@ -849,12 +830,7 @@ fn child_plans_with_deny_through_block_on() {
 async fn plan_deny_ends_the_process_with_exit_1_naming_the_finding() {
     let test_db = TestDatabase::create(Backend::Sqlite).await;
     let db = test_db.connect().await;
-    let base = Chain::from_fn("pf", &chainkit::version_table("pf"), || {
-        vec![plan_fixtures::MIGRATIONS.boxed().remove(0)]
-    });
-    chainkit::migrate(&db, &registry(vec![engine_chain(false), base]))
-        .await
-        .unwrap();
+    apply_first_of_pf(&db).await;
     db.close().await.ok();
     let output = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
