@@ -176,7 +176,7 @@ pub(crate) async fn read_state<C: ConnectionTrait>(
                 };
                 chains.len()
             ];
-            fill(&mut recorded, &index, rows);
+            fill(&mut recorded, &index, &all, rows);
             return Ok(DbState {
                 tables: None,
                 progress_exists: true,
@@ -212,7 +212,7 @@ pub(crate) async fn read_state<C: ConnectionTrait>(
         Ok(rows) => rows,
         Err(source) => return Err(unreadable(db, &readable, progress, checksums, source).await),
     };
-    fill(&mut recorded, &index, rows);
+    fill(&mut recorded, &index, &readable, rows);
     Ok(DbState {
         tables: Some(tables),
         progress_exists: progress,
@@ -221,29 +221,75 @@ pub(crate) async fn read_state<C: ConnectionTrait>(
     })
 }
 
-/// Sorts the rows read into each chain's records.
+/// One row of [`backend::read_versions`].
+pub(crate) struct VersionRow {
+    /// For a version table's row, the position of its table in the tables read.
+    chain: Option<usize>,
+    /// For a progress or checksum row, the namespace.
+    namespace: Option<String>,
+    version: String,
+    at: i64,
+    kind: Option<String>,
+}
+
+/// Sorts the rows read from `tables` (namespace, version table) into each chain's records.
 fn fill(
     recorded: &mut [Recorded],
     index: &BTreeMap<&str, usize>,
-    rows: Vec<(String, String, i64, String)>,
+    tables: &[(&str, &str)],
+    rows: Vec<VersionRow>,
 ) {
-    for (ns, version, at, kind) in rows {
-        if let Some(&i) = index.get(ns.as_str()) {
-            match kind.as_str() {
-                "applied" => {
-                    recorded[i].applied.insert(version, at);
+    let of_table: Vec<Option<usize>> = tables
+        .iter()
+        .map(|(ns, _)| index.get(ns).copied())
+        .collect();
+    for row in rows {
+        let i = match (row.chain, &row.namespace) {
+            (Some(position), _) => of_table.get(position).copied().flatten(),
+            (None, Some(ns)) => index.get(ns.as_str()).copied(),
+            (None, None) => None,
+        };
+        let Some(i) = i else {
+            continue;
+        };
+        match row.kind.as_deref() {
+            None => {
+                recorded[i].applied.insert(row.version, row.at);
+            }
+            Some(backend::AGGREGATED_VERSIONS) => {
+                for pair in row.version.split(backend::ROW_SEPARATOR) {
+                    if let Some((v, at)) = pair.split_once(backend::FIELD_SEPARATOR) {
+                        recorded[i]
+                            .applied
+                            .insert(v.to_owned(), at.parse().unwrap_or_default());
+                    }
                 }
-                "up" | "down" => {
-                    recorded[i].interrupted = Some(Interrupted {
-                        migration: version,
-                        direction: kind,
-                        started_at: at,
-                    });
+            }
+            Some(backend::AGGREGATED_CHECKSUMS) => {
+                for triple in row.version.split(backend::ROW_SEPARATOR) {
+                    let mut fields = triple.split(backend::FIELD_SEPARATOR);
+                    if let (Some(v), Some(at), Some(sum)) =
+                        (fields.next(), fields.next(), fields.next())
+                    {
+                        recorded[i].checksums.insert(
+                            v.to_owned(),
+                            (sum.to_owned(), at.parse().unwrap_or_default()),
+                        );
+                    }
                 }
-                // a row of the checksum table: its `kind` is the checksum
-                _ => {
-                    recorded[i].checksums.insert(version, (kind, at));
-                }
+            }
+            Some(direction @ ("up" | "down")) => {
+                recorded[i].interrupted = Some(Interrupted {
+                    migration: row.version,
+                    direction: direction.to_owned(),
+                    started_at: row.at,
+                });
+            }
+            // a row of the checksum table: its `kind` is the checksum
+            Some(sum) => {
+                recorded[i]
+                    .checksums
+                    .insert(row.version, (sum.to_owned(), row.at));
             }
         }
     }
@@ -269,18 +315,35 @@ async fn read_rows<C: ConnectionTrait>(
     tables: &[(&str, &str)],
     progress: bool,
     checksums: bool,
-) -> Result<Vec<(String, String, i64, String)>, sea_orm::DbErr> {
+) -> Result<Vec<VersionRow>, sea_orm::DbErr> {
     let rows = db
-        .query_all(&backend::read_versions(tables, progress, checksums))
+        .query_all_raw(backend::read_versions(
+            db.get_database_backend(),
+            tables,
+            progress,
+            checksums,
+        ))
         .await?;
+    let aggregated = db.get_database_backend() == sea_orm::DbBackend::Sqlite;
     rows.into_iter()
         .map(|row| {
-            Ok((
-                row.try_get("", "chain_ns")?,
-                row.try_get("", "version")?,
-                row.try_get("", "applied_at")?,
-                row.try_get("", "kind")?,
-            ))
+            let chain = row
+                .try_get_by_index::<Option<i64>>(0)?
+                .and_then(|c| usize::try_from(c).ok());
+            // a version table's row has neither namespace nor kind, unless aggregated (SQLite):
+            // most rows are those, and decoding what is known to be NULL is most of the cost
+            let (namespace, kind) = if chain.is_some() && !aggregated {
+                (None, None)
+            } else {
+                (row.try_get_by_index(1)?, row.try_get_by_index(4)?)
+            };
+            Ok(VersionRow {
+                chain,
+                namespace,
+                version: row.try_get_by_index(2)?,
+                at: row.try_get_by_index(3)?,
+                kind,
+            })
         })
         .collect()
 }
