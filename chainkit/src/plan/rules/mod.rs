@@ -1,13 +1,16 @@
 //! The rules that turn a migration's schema change and statements into findings: pure
-//! functions, one file each, tested without a database. The schema-diff rules hold on every
+//! functions, one file per rule (`dropped` covers every kind of object dropped, `narrowed` a
+//! column's type changed), tested without a database. The schema-diff rules hold on every
 //! backend; PostgreSQL's statements also go through squawk's linter ([`squawk`]).
 
 mod dropped;
 mod mysql_copy;
 mod narrowed;
+mod not_null;
 mod renamed;
-mod required;
+mod required_column;
 pub(crate) mod squawk;
+mod unique;
 
 use sea_orm::DbBackend;
 use serde::Serialize;
@@ -124,7 +127,9 @@ pub(crate) fn check(input: &Input<'_>) -> Vec<Finding> {
         ..*input
     };
     findings.extend(narrowed::check(&seen));
-    findings.extend(required::check(&seen));
+    findings.extend(not_null::check(&seen));
+    findings.extend(unique::check(&seen));
+    findings.extend(required_column::check(&seen));
     findings.extend(renamed.findings);
     match input.backend {
         DbBackend::MySql => findings.extend(mysql_copy::check(&seen)),
