@@ -743,6 +743,13 @@ pub async fn run_migrate(
             } => {
                 engine_up_to_date(&db, registry, manages).await?;
                 let plan = crate::plan(&db, &url, registry, namespace.as_deref()).await?;
+                for (ns, pending) in &plan.left_out {
+                    eprintln!(
+                        "note: namespace {ns:?} has {pending} pending migration(s) that a start \
+                         runs first; this plan rehearses {:?} alone, as `up --ns` applies it",
+                        namespace.as_deref().unwrap_or_default()
+                    );
+                }
                 if let Some(f) = &plan.failure {
                     if !*sql {
                         print_plan(&plan, *json);

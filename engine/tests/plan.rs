@@ -203,3 +203,33 @@ fn plan_on_a_missing_sqlite_file_plans_an_empty_database_and_creates_no_file() {
     assert!(text(&out.stdout).contains("m20260101_000001_create_users_and_workflow_instances"));
     assert!(!file.exists(), "plan created {}", file.display());
 }
+
+#[test]
+fn plan_of_one_chain_says_which_earlier_chains_it_leaves_out() {
+    let file = std::env::temp_dir().join(format!("engine-plan-ns-{}.db", std::process::id()));
+    std::fs::write(&file, b"").unwrap();
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+    let out = engine(&url, &["migrate", "plan", "--ns", "template"]);
+    for suffix in ["", ".migrate-lock", "-wal", "-shm", "-journal"] {
+        std::fs::remove_file(format!("{}{suffix}", file.display())).ok();
+    }
+    let engine_migrations = engine::registry()
+        .unwrap()
+        .get("engine")
+        .unwrap()
+        .migration_names()
+        .len();
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "note: namespace \"engine\" has {engine_migrations} pending migration(s) that a \
+             start runs first; this plan rehearses \"template\" alone"
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !text(&out.stdout).contains("namespace \"engine\""),
+        "{}",
+        text(&out.stdout)
+    );
+}

@@ -173,6 +173,10 @@ pub struct Plan {
     pub migrations: Vec<PlannedMigration>,
     /// The migration whose rehearsal failed, if one did.
     pub failure: Option<RehearsalFailure>,
+    /// With `--ns`: the chains a start would run before it that have pending migrations
+    /// (namespace, how many), which this plan did not rehearse.
+    #[serde(skip)]
+    pub left_out: Vec<(String, usize)>,
     /// Whether the progress table exists yet.
     #[serde(skip)]
     pub(crate) progress_exists: bool,

@@ -18,6 +18,21 @@ use crate::registry::Registry;
 use crate::schema;
 use crate::status::{ChainStatus, Read, chain_status, read_state};
 
+/// The chains before the first of `chains` in run order that have pending migrations, with
+/// how many: a start would run them first.
+fn left_out(all: &[&Chain], statuses: &[ChainStatus], chains: &[&Chain]) -> Vec<(String, usize)> {
+    let Some(first) = chains.first() else {
+        return Vec::new();
+    };
+    all.iter()
+        .zip(statuses)
+        .take_while(|(c, _)| c.namespace() != first.namespace())
+        .filter(|(c, _)| !chains.iter().any(|p| p.namespace() == c.namespace()))
+        .map(|(c, s)| (c.namespace().to_owned(), s.pending().count()))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
 /// Why a rehearsal cannot run on the database itself, if it cannot.
 fn needs_scratch(
     backend: DbBackend,
@@ -85,6 +100,7 @@ pub(super) async fn rehearse(
         chains: Vec::new(),
         migrations: Vec::new(),
         failure: None,
+        left_out: left_out(&all, &all_statuses, chains),
         progress_exists: state.progress_exists,
         checksums: (
             state.checksums_exist,
