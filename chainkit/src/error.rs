@@ -556,11 +556,16 @@ const STATEMENT_SHOWN: usize = 160;
 
 /// `sql` for a message: on one line, shortened to [`STATEMENT_SHOWN`] characters.
 pub(crate) fn shorten(sql: &str) -> String {
+    shorten_to(sql, STATEMENT_SHOWN)
+}
+
+/// `sql` on one line, shortened to `at_most` characters (and `…`).
+pub(crate) fn shorten_to(sql: &str, at_most: usize) -> String {
     let one_line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() <= STATEMENT_SHOWN {
+    if one_line.chars().count() <= at_most {
         return one_line;
     }
-    let kept: String = one_line.chars().take(STATEMENT_SHOWN).collect();
+    let kept: String = one_line.chars().take(at_most).collect();
     format!("{kept}…")
 }
 

@@ -59,7 +59,7 @@ pub(super) fn check(input: &Input<'_>, renamed: &Renamed) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::rules::fixtures::col;
+    use crate::plan::rules::fixtures::{col, input};
     use crate::schema::{ObjectChange, ObjectKey};
     use sea_orm::DbBackend;
 
@@ -128,12 +128,7 @@ mod tests {
             columns: vec![("b".into(), "note".into(), "remark".into())],
             ..Renamed::default()
         };
-        let input = Input {
-            backend: DbBackend::Sqlite,
-            changes: &changes,
-            objects: &[],
-            statements: &[],
-        };
+        let input = input(DbBackend::Sqlite, &changes);
         assert!(check(&input, &renamed).is_empty());
     }
 }

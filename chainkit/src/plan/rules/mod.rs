@@ -194,7 +194,21 @@ pub(crate) fn column(table: &str, name: &str) -> String {
 
 #[cfg(test)]
 pub(crate) mod fixtures {
+    use sea_orm::DbBackend;
+
+    use super::Input;
     use crate::catalog::{ColumnModel, IndexModel};
+    use crate::drift::Change;
+
+    /// One migration's input with only table changes.
+    pub fn input(backend: DbBackend, changes: &[Change]) -> Input<'_> {
+        Input {
+            backend,
+            changes,
+            objects: &[],
+            statements: &[],
+        }
+    }
 
     pub fn col(name: &str, sql_type: &str, nullable: bool, default: Option<&str>) -> ColumnModel {
         ColumnModel {

@@ -45,7 +45,7 @@ pub(super) fn check(input: &Input<'_>) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::rules::fixtures::col;
+    use crate::plan::rules::fixtures::{col, input};
     use sea_orm::DbBackend;
 
     #[test]
@@ -62,12 +62,7 @@ mod tests {
                 to: col("b", "int", true, Some("0")),
             },
         ];
-        let input = Input {
-            backend: DbBackend::MySql,
-            changes: &changes,
-            objects: &[],
-            statements: &[],
-        };
+        let input = input(DbBackend::MySql, &changes);
         let found = check(&input);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].object, r#"column "t"."a""#);

@@ -27,7 +27,7 @@ pub(super) fn check(input: &Input<'_>) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::rules::fixtures::col;
+    use crate::plan::rules::fixtures::{col, input};
     use sea_orm::DbBackend;
 
     #[test]
@@ -37,12 +37,7 @@ mod tests {
             from: col("a", "text", true, None),
             to: col("a", "text", false, None),
         }];
-        let input = Input {
-            backend: DbBackend::MySql,
-            changes: &changes,
-            objects: &[],
-            statements: &[],
-        };
+        let input = input(DbBackend::MySql, &changes);
         let found = check(&input);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].code, "not-null-added");
@@ -56,12 +51,7 @@ mod tests {
             from: col("a", "text", false, None),
             to: col("a", "text", true, None),
         }];
-        let input = Input {
-            backend: DbBackend::Postgres,
-            changes: &changes,
-            objects: &[],
-            statements: &[],
-        };
+        let input = input(DbBackend::Postgres, &changes);
         assert!(check(&input).is_empty());
     }
 }

@@ -29,7 +29,7 @@ pub(super) fn check(input: &Input<'_>) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::rules::fixtures::col;
+    use crate::plan::rules::fixtures::{col, input};
     use sea_orm::DbBackend;
 
     #[test]
@@ -48,12 +48,7 @@ mod tests {
                 column: col("e", "integer", true, None),
             },
         ];
-        let input = Input {
-            backend: DbBackend::MySql,
-            changes: &changes,
-            objects: &[],
-            statements: &[],
-        };
+        let input = input(DbBackend::MySql, &changes);
         let found = check(&input);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].object, r#"column "t"."c""#);

@@ -32,17 +32,6 @@ const RULES: &[(Rule, FindingKind)] = &[
     (Rule::BanDropSchema, FindingKind::Destructive),
 ];
 
-/// The first words of `text`, shortened, to name the statement a finding is about.
-fn excerpt(text: &str) -> String {
-    let one_line: Vec<&str> = text.split_whitespace().collect();
-    let line = one_line.join(" ");
-    if line.chars().count() > 80 {
-        format!("{}…", line.chars().take(79).collect::<String>())
-    } else {
-        line
-    }
-}
-
 /// The findings of squawk's rules above over `statements`, one migration's, in order.
 pub(crate) fn check(statements: &[String]) -> Vec<Finding> {
     let statements: Vec<&String> = statements
@@ -66,7 +55,10 @@ pub(crate) fn check(statements: &[String]) -> Vec<Finding> {
             let kind = RULES.iter().find(|(r, _)| *r == v.code)?.1;
             let start = usize::from(v.text_range.start()).min(text.len());
             let end = usize::from(v.text_range.end()).clamp(start, text.len());
-            let object = text.get(start..end).map(excerpt).unwrap_or_default();
+            let object = text
+                .get(start..end)
+                .map(|t| crate::error::shorten_to(t, 80))
+                .unwrap_or_default();
             let message = match &v.help {
                 Some(help) => format!(
                     "{} {help}",

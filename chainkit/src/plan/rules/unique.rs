@@ -24,7 +24,7 @@ pub(super) fn check(input: &Input<'_>) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::rules::fixtures::index;
+    use crate::plan::rules::fixtures::{index, input};
     use sea_orm::DbBackend;
 
     #[test]
@@ -39,12 +39,7 @@ mod tests {
                 index: index(&["c"], false),
             },
         ];
-        let input = Input {
-            backend: DbBackend::Sqlite,
-            changes: &changes,
-            objects: &[],
-            statements: &[],
-        };
+        let input = input(DbBackend::Sqlite, &changes);
         let found = check(&input);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].object, r#"index on "t" (b)"#);
@@ -59,12 +54,7 @@ mod tests {
                 index: index(&["b"], true),
             },
         ];
-        let input = Input {
-            backend: DbBackend::Postgres,
-            changes: &changes,
-            objects: &[],
-            statements: &[],
-        };
+        let input = input(DbBackend::Postgres, &changes);
         assert!(check(&input).is_empty());
     }
 }
