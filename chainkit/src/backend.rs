@@ -6,7 +6,7 @@ use sea_orm::sea_query::{
 };
 use std::collections::{BTreeMap, BTreeSet};
 
-use sea_orm::{DbBackend, Schema, Statement};
+use sea_orm::{DbBackend, Schema, Statement, Value};
 use sea_orm_migration::{MigrationTrait, seaql_migrations};
 
 use crate::schema::ObjectKind;
@@ -451,6 +451,109 @@ pub(crate) fn guard_catalog(backend: DbBackend) -> Statement {
     }
 }
 
+/// [`guard_catalog`] restricted to the objects named `names` and the lines of the relations
+/// named so (their columns, indexes, constraints, triggers, owned sequences): what a migration
+/// that touched only these names can have changed. The database filters the catalog's own
+/// rows, so the cost follows the names, not the size of the database.
+pub(crate) fn guard_catalog_of(backend: DbBackend, names: &[&str]) -> Statement {
+    let catalog = guard_catalog(backend);
+    let sql = match backend {
+        // one SELECT over sqlite_master: filter it where it stands
+        DbBackend::Sqlite => format!(
+            "{} AND tbl_name IN ({})",
+            catalog.sql,
+            vec!["?"; names.len()].join(", ")
+        ),
+        // each part filtered on its own name column, compared as `name` so that the catalog's
+        // indexes serve; extensions and write counts left out (never a chain's)
+        DbBackend::Postgres => {
+            let list = (1..=names.len())
+                .map(|i| format!("${i}::name"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let parts: Vec<&str> = catalog.sql.split(" UNION ALL ").collect();
+            debug_assert_eq!(parts.len(), POSTGRES_PART_NAMES.len());
+            parts
+                .iter()
+                .zip(POSTGRES_PART_NAMES)
+                .filter_map(|(part, column)| {
+                    let column = column?;
+                    Some(match column {
+                        // a sequence goes by its own name or by its owner's
+                        OWNED_SEQUENCES => format!(
+                            "{part} AND s.seqrelid IN (SELECT x.oid FROM pg_class x \
+                             WHERE x.relname IN ({list}) UNION ALL SELECT e.objid FROM pg_depend e \
+                             JOIN pg_class y ON y.oid = e.refobjid WHERE y.relname IN ({list}) \
+                             AND e.classid = 'pg_class'::regclass \
+                             AND e.refclassid = 'pg_class'::regclass AND e.deptype IN ('a', 'i'))"
+                        ),
+                        _ => format!("{part} AND {column} IN ({list})"),
+                    })
+                })
+                .collect::<Vec<_>>()
+                .join(" UNION ALL ")
+        }
+        // information_schema opens only the tables named when a part says `TABLE_NAME = …`
+        // (not with `IN`): each part once per name
+        _ => {
+            let parts: Vec<&str> = catalog.sql.split(" UNION ALL ").collect();
+            debug_assert_eq!(parts.len(), MYSQL_PART_NAMES.len());
+            names
+                .iter()
+                .flat_map(|_| {
+                    parts
+                        .iter()
+                        .zip(MYSQL_PART_NAMES)
+                        .map(|(part, column)| format!("{part} AND {column} = ?"))
+                })
+                .collect::<Vec<_>>()
+                .join(" UNION ALL ")
+        }
+    };
+    let values: Vec<Value> = match backend {
+        DbBackend::MySql => names
+            .iter()
+            .flat_map(|n| std::iter::repeat_n(Value::from(*n), MYSQL_PART_NAMES.len()))
+            .collect(),
+        _ => names.iter().map(|n| Value::from(*n)).collect(),
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// The name column of each part of PostgreSQL's catalog statement, in order (`None`: left out
+/// of [`guard_catalog_of`]).
+const POSTGRES_PART_NAMES: [Option<&str>; 14] = [
+    Some("c.relname"),
+    Some("c.relname"),
+    Some("c.relname"),
+    Some("t.relname"),
+    Some("c.relname"),
+    Some("c.relname"),
+    Some(OWNED_SEQUENCES),
+    Some("t.typname"),
+    Some("t.typname"),
+    Some("t.typname"),
+    Some("p.proname"),
+    None,
+    None,
+    None,
+];
+
+/// The sequences part, keyed by the sequence's name or its owning table's.
+const OWNED_SEQUENCES: &str = "sequences";
+
+/// The name column of each part of MySQL's catalog statement, in order.
+const MYSQL_PART_NAMES: [&str; 8] = [
+    "TABLE_NAME",
+    "TABLE_NAME",
+    "TABLE_NAME",
+    "TABLE_NAME",
+    "TABLE_NAME",
+    "TABLE_NAME",
+    "EVENT_OBJECT_TABLE",
+    "ROUTINE_NAME",
+];
+
 fn catalog_sql(backend: DbBackend) -> &'static str {
     match backend {
         DbBackend::Sqlite => {
@@ -550,7 +653,10 @@ fn catalog_sql(backend: DbBackend) -> &'static str {
              SELECT 'writes', w.relname::text, (w.n_tup_ins + w.n_tup_upd + w.n_tup_del)::text \
                || ' ' || c.relfilenode::text || ' ' || now()::text || ' ' || pg_backend_pid()::text \
                FROM pg_stat_xact_user_tables w JOIN pg_class c ON c.oid = w.relid \
-               WHERE w.schemaname = current_schema() AND w.relname LIKE 'seaql\\_migrations%'"
+               WHERE w.schemaname = current_schema() AND w.relname LIKE 'seaql\\_migrations%' \
+             UNION ALL \
+             SELECT 'opaque', e.evtname::text, 'event trigger' FROM pg_event_trigger e \
+               WHERE e.evtenabled <> 'D'"
         }
         _ => {
             "SELECT CASE TABLE_TYPE WHEN 'VIEW' THEN 'view' WHEN 'SEQUENCE' THEN 'sequence' \

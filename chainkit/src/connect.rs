@@ -92,12 +92,14 @@ pub async fn connect_with(
     open(url, timeout, ddl_lock_timeout).await
 }
 
+/// Opens the one-connection pool; every statement is logged by sqlx (at debug level, target
+/// `sqlx::query`), where the runner sees what migrations send (see [`crate::clearance`]).
 async fn open(
     url: &str,
     timeout: Duration,
     ddl_lock_timeout: Option<Duration>,
 ) -> Result<DatabaseConnection, Error> {
-    open_with_log(url, timeout, ddl_lock_timeout, false).await
+    open_with_log(url, timeout, ddl_lock_timeout, true).await
 }
 
 /// [`connect_with`], with every statement logged by sqlx (at debug level, target
@@ -110,7 +112,7 @@ pub(crate) async fn open_logged(
     open_with_log(url, timeout, ddl_lock_timeout, true).await
 }
 
-async fn open_with_log(
+pub(crate) async fn open_with_log(
     url: &str,
     timeout: Duration,
     ddl_lock_timeout: Option<Duration>,

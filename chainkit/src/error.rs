@@ -232,6 +232,27 @@ pub enum Error {
     /// A migration created, altered or dropped a table outside its chain's scope.
     #[error("{0}")]
     Trespass(Box<Trespass>),
+    /// The schema changed in a way none of the run's migrations' statements explain (a
+    /// statement sent on another connection or past the statement log, another session's
+    /// DDL, a trigger of the database's own): found by the full check at the end of a run.
+    #[error(
+        "the schema changed in a way no migration's statements explain: {}; {}{}",
+        changes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        if *rolled_back {
+            "everything the run did since its last commit was rolled back"
+        } else {
+            "this cannot be rolled back on this database; check these objects"
+        },
+        applied_after(applied)
+    )]
+    Unexplained {
+        /// what changed
+        changes: Vec<ObjectChange>,
+        /// whether the run's work since its last commit was rolled back
+        rolled_back: bool,
+        /// what the run applied and kept
+        applied: Vec<AppliedMigration>,
+    },
     /// A scoped reset or fresh would break another chain's foreign key.
     #[error(
         "namespace {namespace:?}: cannot drop {to_table:?}: table {from_table:?} of another chain \
@@ -455,6 +476,7 @@ impl Error {
                 applied
             }
             Self::Trespass(t) => &t.applied,
+            Self::Unexplained { applied, .. } => applied,
             Self::ScopedFailed { source, .. } => source.applied(),
             _ => &[],
         }
@@ -600,6 +622,20 @@ pub(crate) fn db_message(err: &DbErr) -> String {
         out.push_str(&format!(" (hint: {hint})"));
     }
     out
+}
+
+fn applied_after(applied: &[AppliedMigration]) -> String {
+    if applied.is_empty() {
+        return String::new();
+    }
+    format!(
+        " (kept: {})",
+        applied
+            .iter()
+            .map(|a| format!("{} {}", a.namespace, a.migration))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 pub(crate) fn left_behind_note(left_behind: Option<&[ObjectChange]>) -> String {

@@ -14,6 +14,7 @@
 mod backend;
 mod catalog;
 mod chain;
+mod clearance;
 pub mod checksum;
 pub mod cli;
 mod codegen;

@@ -37,9 +37,11 @@ use sea_orm_migration::{MigrationTrait, SchemaManager};
 
 use crate::backend;
 use crate::chain::Chain;
+use crate::clearance::Clearance;
 use crate::error::{AppliedMigration, Error, Modified, Trespass};
 use crate::lock_wait;
-use crate::schema::{ObjectChange, Snapshot, snapshot_since};
+use crate::plan::capture::{Record, capture};
+use crate::schema::{ObjectChange, Snapshot, snapshot_of, snapshot_since, version_rows};
 use crate::status::{
     ChainStatus, DbState, MigrationStatus, Read, Status, chain_status, read_state,
 };
@@ -407,6 +409,9 @@ async fn execute(
         done: Vec::new(),
         schema: None,
         committed: false,
+        kept: 0,
+        capture: false,
+        unverified: false,
     };
     let result = async {
         let mut create: Vec<&str> = create.to_vec();
@@ -425,6 +430,7 @@ async fn execute(
                     .execute(&backend::create_version_table(backend, table))
                     .await)
                 .map_err(Error::db(format!("creating version table {table}")))?;
+                run.created(table).await?;
             }
             let mut i = 0;
             while i < migrations.len() {
@@ -444,8 +450,25 @@ async fn execute(
     }
     .await;
     let Some(txn) = run.open.take() else {
+        // nothing to roll back: say what no migration explains, after the fact
+        if let Err(unexplained) = run.verify(db).await {
+            if let Err(error) = result {
+                tracing::error!("{error}");
+            }
+            return Err(unexplained.into());
+        }
         return result.map(|()| run.done).map_err(Failed::from);
     };
+    if let Err(unexplained) = run.verify(&txn).await {
+        if let Err(error) = result {
+            tracing::error!("{error}");
+        }
+        let undone = txn.rollback().await.is_ok() && !run.committed;
+        return Err(Failed {
+            error: unexplained,
+            undone,
+        });
+    }
     match result {
         Ok(()) => match txn.commit().await {
             Ok(()) => Ok(run.done),
@@ -480,6 +503,14 @@ struct Run<'d> {
     schema: Option<Snapshot>,
     /// Whether the run committed anything yet.
     committed: bool,
+    /// How many of `done` are committed (where the run has a transaction).
+    kept: usize,
+    /// Whether the statements migrations send are seen (and can clear them; see
+    /// [`crate::clearance`]).
+    capture: bool,
+    /// Whether `schema` holds changes of cleared migrations that no full read has checked
+    /// yet.
+    unverified: bool,
 }
 
 impl Run<'_> {
@@ -499,18 +530,125 @@ impl Run<'_> {
     /// Commits the run's transaction, if one is open.
     async fn commit(&mut self) -> Result<(), Error> {
         if let Some(txn) = self.open.take() {
+            if let Err(unexplained) = self.verify(&txn).await {
+                txn.rollback().await.ok();
+                return Err(unexplained);
+            }
             txn.commit().await.map_err(Error::db("committing"))?;
             self.committed = true;
+            self.kept = self.done.len();
         }
         Ok(())
     }
 
-    /// The schema as it stands now.
+    /// The schema as it stands now. The first read also tells whether the statements
+    /// migrations send are seen: it is captured like them.
     async fn schema(&mut self) -> Result<Snapshot, Error> {
         if self.schema.is_none() {
-            self.schema = Some(on!(&self.open, self.db, |c| guard_snapshot(c).await)?);
+            let (open, db) = (&self.open, self.db);
+            let read = async { on!(open, db, |c| guard_snapshot(c).await) };
+            let (read, seen) = capture(read).await;
+            let read = read?;
+            self.capture = guarded() && !seen.statements.is_empty() && !read.opaque;
+            self.schema = Some(read);
         }
         Ok(self.schema.clone().expect("just read"))
+    }
+
+    /// Adds the version table `table`, just created, to the schema the run keeps.
+    async fn created(&mut self, table: &str) -> Result<(), Error> {
+        let Some(mut schema) = self.schema.take() else {
+            return Ok(());
+        };
+        let names = std::collections::BTreeSet::from([table.to_owned()]);
+        let (open, db) = (&self.open, self.db);
+        let (read, rows) = on!(open, db, |c| (
+            snapshot_of(c, &names).await,
+            version_rows(c, table).await
+        ));
+        schema.replace_named(&names, read?);
+        schema.set_version_rows(table, rows?);
+        self.schema = Some(schema);
+        Ok(())
+    }
+
+    /// Compares the schema the run keeps, where cleared migrations changed it, with a full
+    /// read: a difference is a change no migration's statements explain (sent past the
+    /// statement log, on another connection, by another session). Where the run has a
+    /// transaction, the caller rolls it back.
+    async fn verify<C: ConnectionTrait>(&mut self, conn: &C) -> Result<(), Error> {
+        if !std::mem::take(&mut self.unverified) {
+            return Ok(());
+        }
+        let kept = self.schema.take().unwrap_or_default();
+        let read = guard_snapshot_since(conn, Some(&kept)).await?;
+        let changes = kept.changes(&read);
+        self.schema = Some(read);
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let rolled_back = backend::transactional_ddl(self.backend);
+        if rolled_back {
+            self.done.truncate(self.kept);
+            // what is left of the run's transaction is rolled back: read the schema again
+            self.schema = None;
+        }
+        Err(Error::Unexplained {
+            changes,
+            rolled_back,
+            applied: self.done.clone(),
+        })
+    }
+
+    /// Whether the statements `seen` of `migration` touched only `chain`'s objects; when not,
+    /// the clearance is given up and the segment gets the full check.
+    fn judge(
+        clearance: &mut Option<Clearance<'_>>,
+        seen: &Record,
+        chain: &Chain,
+        migration: &str,
+    ) {
+        let Some(c) = clearance else {
+            return;
+        };
+        if let Some((sql, why)) = seen
+            .statements
+            .iter()
+            .find_map(|s| c.statement(&s.raw).err().map(|why| (&s.raw, why)))
+        {
+            tracing::debug!(
+                "{} {migration}: the full check, for {why} in {}",
+                chain.namespace(),
+                crate::error::shorten(sql)
+            );
+            *clearance = None;
+        }
+    }
+
+    /// The schema after cleared migrations of `chain` (`kept` of them kept): `before`, with
+    /// what they touched and the chain's version rows read again, and the checksum rows the
+    /// runner wrote.
+    async fn read_back<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        chain: &Chain,
+        before: &Snapshot,
+        touched: &std::collections::BTreeSet<String>,
+        kept: &[&str],
+    ) -> Result<Snapshot, Error> {
+        let mut after = before.clone();
+        after.replace_named(touched, snapshot_of(conn, touched).await?);
+        after.set_version_rows(
+            chain.version_table(),
+            version_rows(conn, chain.version_table()).await?,
+        );
+        let up = self.direction == Direction::Up;
+        for name in kept {
+            if let Some(sum) = chain.checksum_to_record(name) {
+                after = after.with_checksum_row(chain.namespace(), name, sum.filter(|_| up));
+            }
+        }
+        Ok(after)
     }
 
     fn failed(&self, chain: &Chain, migration: &str, cause: Cause, rolled_back: bool) -> Error {
@@ -585,6 +723,11 @@ impl Run<'_> {
         // PostgreSQL: a value added to an enum type can only be used once committed; the
         // version row's statement reads every enum type's number of labels
         let mut labels = before.enum_labels();
+        // while every statement is cleared, only what they touched is read back afterwards
+        let scope = chain.scope();
+        let mut clearance = self
+            .capture
+            .then(|| Clearance::new(self.backend, &scope, &before));
         let txn = self
             .open
             .as_ref()
@@ -609,7 +752,12 @@ impl Run<'_> {
                 break;
             }
             ran += 1;
-            match run_and_record(&group, self.db, self.direction, chain, migration.as_ref()).await {
+            let work = run_migration(&group, self.db, self.direction, migration.as_ref());
+            let outcome = match seen(work, &mut clearance, chain, name).await {
+                Ok(()) => record(&group, self.direction, chain, name).await,
+                Err(cause) => Err(cause),
+            };
+            match outcome {
                 Ok(Some(after)) => {
                     stack.push((i, name));
                     // a type created here needs no commit; one that gained labels does
@@ -633,38 +781,24 @@ impl Run<'_> {
                 }
             }
         }
-        // one guard check for the segment; on a trespass, roll back from the newest until
-        // the schema is clean: the last one rolled back trespassed
-        let mut after = guard_snapshot_since(&group, Some(&before)).await?;
+        let cleared = clearance.map(|c| c.touched().clone());
         let mut culprit: Option<(&str, Vec<ObjectChange>)> = None;
-        loop {
-            let found = before.trespasses(
-                &after,
-                &chain.scope(),
-                chain.namespace(),
-                chain.version_table(),
-            );
-            if found.is_empty() {
-                break;
-            }
-            let Some((i, name)) = stack.pop() else {
-                // nothing of the chain's is left, yet the schema differs: give up the segment
-                group.rollback().await.ok();
-                return Err(self.trespass(chain, migrations[0].name(), found, None));
-            };
-            if let Err(e) = rollback_to(&group, i).await {
-                group.rollback().await.ok();
-                return Err(e);
-            }
-            culprit = Some((name, found));
-            after = guard_snapshot_since(&group, Some(&before)).await?;
-        }
+        let after = if let Some(touched) = &cleared {
+            // nothing outside the chain: read back what it touched
+            let kept: Vec<&str> = stack.iter().map(|s| s.1).collect();
+            self.read_back(&group, chain, &before, touched, &kept)
+                .await?
+        } else {
+            self.checked(&group, chain, &before, &mut stack, &mut culprit, migrations)
+                .await?
+        };
         let kept: Vec<&str> = stack.iter().map(|s| s.1).collect();
         group
             .commit()
             .await
             .map_err(Error::db("releasing a savepoint"))?;
         self.schema = Some(after);
+        self.unverified |= cleared.is_some();
         for name in kept {
             self.record_done(chain, name);
         }
@@ -682,6 +816,42 @@ impl Run<'_> {
         Ok(ran)
     }
 
+    /// The segment's full guard check: the schema compared with `before`; on a trespass, the
+    /// savepoints in `stack` rolled back from the newest until the schema is clean (the last
+    /// one rolled back trespassed: `culprit`). Returns the schema afterwards.
+    async fn checked<'m>(
+        &self,
+        group: &DatabaseTransaction,
+        chain: &Chain,
+        before: &Snapshot,
+        stack: &mut Vec<(usize, &'m str)>,
+        culprit: &mut Option<(&'m str, Vec<ObjectChange>)>,
+        migrations: &[Box<dyn MigrationTrait>],
+    ) -> Result<Snapshot, Error> {
+        // one guard check for the segment; on a trespass, roll back from the newest until
+        // the schema is clean: the last one rolled back trespassed
+        let mut after = guard_snapshot_since(group, Some(before)).await?;
+        loop {
+            let found = before.trespasses(
+                &after,
+                &chain.scope(),
+                chain.namespace(),
+                chain.version_table(),
+            );
+            if found.is_empty() {
+                break;
+            }
+            let Some((i, name)) = stack.pop() else {
+                // nothing of the chain's is left, yet the schema differs: give up the segment
+                return Err(self.trespass(chain, migrations[0].name(), found, None));
+            };
+            rollback_to(group, i).await?;
+            *culprit = Some((name, found));
+            after = guard_snapshot_since(group, Some(before)).await?;
+        }
+        Ok(after)
+    }
+
     /// Runs one migration outside the run's transaction (its own choice, or on MySQL):
     /// recorded in the progress table while it runs, guarded on its own. What it did cannot be
     /// rolled back, so a failure or a trespass leaves the progress record for `resolve`.
@@ -695,6 +865,11 @@ impl Run<'_> {
         self.commit().await?;
         let db = self.db;
         let before = self.schema().await?;
+        // MySQL: cleared by its statements, or checked in full; elsewhere (a migration that
+        // opts out of transactions, rare) always in full
+        let scope = chain.scope();
+        let mut clearance = (self.capture && !backend::transactional_ddl(self.backend))
+            .then(|| Clearance::new(self.backend, &scope, &before));
         let direction = self.direction.word();
         db.execute(&backend::insert_progress(
             chain.namespace(),
@@ -706,7 +881,14 @@ impl Run<'_> {
         let outcome = if backend::use_transaction(migration, self.backend) {
             // MySQL with a transaction of its own: rows roll back, DDL does not
             match db.begin().await {
-                Ok(txn) => match run_migration(&txn, db, self.direction, migration).await {
+                Ok(txn) => match seen(
+                    run_migration(&txn, db, self.direction, migration),
+                    &mut clearance,
+                    chain,
+                    name,
+                )
+                .await
+                {
                     Ok(()) => txn.commit().await.map_err(Cause::Db),
                     Err(cause) => {
                         txn.rollback().await.ok();
@@ -716,25 +898,38 @@ impl Run<'_> {
                 Err(e) => Err(Cause::Db(e)),
             }
         } else {
-            run_migration(db, db, self.direction, migration).await
+            let work = run_migration(db, db, self.direction, migration);
+            seen(work, &mut clearance, chain, name).await
         };
         if let Err(cause) = outcome {
             let cause = cause.explained(db).await;
+            // read in full: the progress record stays
             self.schema = Some(guard_snapshot(db).await?);
             return Err(self.failed(chain, name, cause, false));
         }
-        let after = guard_snapshot(db).await?;
-        let found = before.trespasses(
-            &after,
-            &chain.scope(),
-            chain.namespace(),
-            chain.version_table(),
-        );
-        if !found.is_empty() {
-            let left = before.changes(&after);
-            self.schema = Some(after);
-            return Err(self.trespass(chain, name, found, Some(left)));
-        }
+        let cleared = clearance.map(|c| c.touched().clone());
+        let after = match &cleared {
+            Some(touched) => {
+                let mut after = before.clone();
+                after.replace_named(touched, snapshot_of(db, touched).await?);
+                after
+            }
+            None => {
+                let after = guard_snapshot(db).await?;
+                let found = before.trespasses(
+                    &after,
+                    &chain.scope(),
+                    chain.namespace(),
+                    chain.version_table(),
+                );
+                if !found.is_empty() {
+                    let left = before.changes(&after);
+                    self.schema = Some(after);
+                    return Err(self.trespass(chain, name, found, Some(left)));
+                }
+                after
+            }
+        };
         record(db, self.direction, chain, name)
             .await
             .map_err(|e| self.failed(chain, name, e, false))?;
@@ -746,6 +941,7 @@ impl Run<'_> {
         // and such a migration is rare: read it again there
         let checksum = chain.checksum_to_record(name);
         let keep = !backend::transactional_ddl(self.backend) && guarded();
+        self.unverified |= keep && cleared.is_some();
         self.schema = keep.then(|| {
             let up = self.direction == Direction::Up;
             let after = after
@@ -790,6 +986,22 @@ async fn guard_snapshot_since<C: ConnectionTrait>(
     } else {
         Ok(Snapshot::default())
     }
+}
+
+/// Awaits `work` (a migration of `chain` named `name`), capturing the statements it sends
+/// while `clearance` holds, and judging them ([`Run::judge`]).
+async fn seen<F: Future<Output = Result<(), Cause>>>(
+    work: F,
+    clearance: &mut Option<Clearance<'_>>,
+    chain: &Chain,
+    name: &str,
+) -> Result<(), Cause> {
+    if clearance.is_none() {
+        return work.await;
+    }
+    let (outcome, seen) = capture(work).await;
+    Run::judge(clearance, &seen, chain, name);
+    outcome
 }
 
 /// `SAVEPOINT` (or another savepoint command) for the `i`-th migration of a segment.
@@ -874,19 +1086,6 @@ where
         }
         Err(message) => Err(Cause::Panic(message)),
     }
-}
-
-/// Runs one migration in `direction` on `conn` and records it. Returns, on PostgreSQL, the
-/// number of labels of each enum type afterwards.
-async fn run_and_record(
-    conn: &DatabaseTransaction,
-    db: &DatabaseConnection,
-    direction: Direction,
-    chain: &Chain,
-    migration: &dyn MigrationTrait,
-) -> Result<Option<EnumLabels>, Cause> {
-    run_migration(conn, db, direction, migration).await?;
-    record(conn, direction, chain, migration.name()).await
 }
 
 /// Records in the chain's version table (and the checksum table) that `migration` was

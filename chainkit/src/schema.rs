@@ -126,6 +126,9 @@ pub struct Snapshot {
     /// `TRUNCATE` changes) and which transaction: a table whose line is the same in a later
     /// snapshot of the same transaction holds the same rows, which need not be read again.
     writes: BTreeMap<String, String>,
+    /// PostgreSQL: the database has enabled event triggers, which may do anything when a
+    /// statement runs, so no statement can be cleared by what it says.
+    pub(crate) opaque: bool,
 }
 
 impl PartialEq for Snapshot {
@@ -221,7 +224,7 @@ impl Snapshot {
         }
         Self {
             objects,
-            writes: BTreeMap::new(),
+            ..Self::default()
         }
     }
 
@@ -331,7 +334,7 @@ impl Snapshot {
                 .filter(|(k, _)| !owns(scope, namespace, version_table, k))
                 .map(|(k, l)| (k.clone(), l.clone()))
                 .collect(),
-            writes: BTreeMap::new(),
+            ..Self::default()
         }
     }
 
@@ -344,7 +347,7 @@ impl Snapshot {
                 .filter(|(k, _)| keep(&k.name))
                 .map(|(k, l)| (k.clone(), l.clone()))
                 .collect(),
-            writes: BTreeMap::new(),
+            ..Self::default()
         }
     }
 
@@ -409,6 +412,30 @@ impl Snapshot {
         self
     }
 
+    /// Replaces every schema object named in `names` by what `fresh` (a read of those names
+    /// only) holds of them.
+    pub(crate) fn replace_named(&mut self, names: &BTreeSet<String>, fresh: Snapshot) {
+        self.objects
+            .retain(|k, _| !(k.kind.is_schema_object() && names.contains(&k.name)));
+        self.objects.extend(
+            fresh
+                .objects
+                .into_iter()
+                .filter(|(k, _)| k.kind.is_schema_object() && names.contains(&k.name)),
+        );
+    }
+
+    /// Replaces the rows of the version table `table` by `rows` (as [`read_rows`] reads them).
+    pub(crate) fn set_version_rows(&mut self, table: &str, rows: BTreeSet<String>) {
+        self.objects.insert(
+            ObjectKey {
+                kind: ObjectKind::VersionRows,
+                name: table.to_owned(),
+            },
+            rows,
+        );
+    }
+
     /// The version tables and the progress table the snapshot holds.
     fn row_tables(&self) -> Vec<String> {
         self.tables()
@@ -446,10 +473,58 @@ pub(crate) async fn snapshot_since<C: ConnectionTrait>(
     .await
 }
 
+/// The objects named `names` and the lines of the relations named so, as the guard's
+/// catalog reads them (compare only with [`snapshot_since`]), without any rows: one statement
+/// whose cost follows the names, not the database.
+///
+/// # Errors
+/// As [`snapshot`].
+pub(crate) async fn snapshot_of<C: ConnectionTrait>(
+    db: &C,
+    names: &BTreeSet<String>,
+) -> Result<Snapshot, Error> {
+    if names.is_empty() {
+        return Ok(Snapshot::default());
+    }
+    // padded with repeats to a power of two, so that few statement texts are ever prepared
+    // (PostgreSQL plans a prepared statement once it has run a few times)
+    let mut list: Vec<&str> = names.iter().map(String::as_str).collect();
+    let last = list[list.len() - 1];
+    list.resize(list.len().next_power_of_two(), last);
+    let catalog = backend::guard_catalog_of(db.get_database_backend(), &list);
+    let mut snapshot = read_catalog(db, catalog).await?;
+    snapshot.objects.retain(|k, _| names.contains(&k.name));
+    Ok(snapshot)
+}
+
+/// The rows of the version table `table`, as a snapshot holds them.
+///
+/// # Errors
+/// [`Error::Database`] when the table cannot be read.
+pub(crate) async fn version_rows<C: ConnectionTrait>(
+    db: &C,
+    table: &str,
+) -> Result<BTreeSet<String>, Error> {
+    let rows = fetch_rows(db, &[table.to_owned()])
+        .await
+        .map_err(Error::db(format!("reading {table}")))?;
+    Ok(rows.into_iter().map(|(_, _, line)| line).collect())
+}
+
 async fn read_snapshot<C: ConnectionTrait>(
     db: &C,
     catalog: sea_orm::Statement,
     previous: Option<&Snapshot>,
+) -> Result<Snapshot, Error> {
+    let mut snapshot = read_catalog(db, catalog).await?;
+    read_rows(db, &mut snapshot, previous).await?;
+    Ok(snapshot)
+}
+
+/// Reads the catalog statement `catalog` into a snapshot without rows.
+async fn read_catalog<C: ConnectionTrait>(
+    db: &C,
+    catalog: sea_orm::Statement,
 ) -> Result<Snapshot, Error> {
     let context = "reading the schema catalog";
     let rows = db
@@ -458,6 +533,7 @@ async fn read_snapshot<C: ConnectionTrait>(
         .map_err(Error::db(context))?;
     let mut headers: BTreeMap<String, ObjectKind> = BTreeMap::new();
     let mut writes: BTreeMap<String, String> = BTreeMap::new();
+    let mut opaque = false;
     let mut lines: Vec<(String, Option<ObjectKind>, String)> = Vec::with_capacity(rows.len());
     for row in rows {
         let code: String = row.try_get("", "k").map_err(Error::db(context))?;
@@ -465,6 +541,10 @@ async fn read_snapshot<C: ConnectionTrait>(
         let line: Option<String> = row.try_get("", "d").map_err(Error::db(context))?;
         if code == "writes" {
             writes.insert(name, line.unwrap_or_default());
+            continue;
+        }
+        if code == "opaque" {
+            opaque = true;
             continue;
         }
         let kind = ObjectKind::from_code(&code);
@@ -487,7 +567,7 @@ async fn read_snapshot<C: ConnectionTrait>(
         (ObjectKey { kind, name }, line)
     }));
     snapshot.writes = writes;
-    read_rows(db, &mut snapshot, previous).await?;
+    snapshot.opaque = opaque;
     Ok(snapshot)
 }
 

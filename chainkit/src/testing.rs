@@ -87,6 +87,30 @@ pub fn count_statements(
     count
 }
 
+/// Counts the full reads of the schema catalog `db` sends from now on (the isolation guard's
+/// and the round-trip's; not the reads of named objects only), for tests that assert how often
+/// the guard reads the whole database.
+#[doc(hidden)]
+pub fn count_full_catalog_reads(
+    db: &mut DatabaseConnection,
+) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&count);
+    db.set_metric_callback(move |info| {
+        let sql = &info.statement.sql;
+        let full = (sql.contains("FROM sqlite_master WHERE name NOT LIKE")
+            && !sql.contains("tbl_name IN"))
+            || sql.contains("pg_stat_xact_user_tables")
+            || (sql.contains("information_schema.ROUTINES") && !sql.contains("ROUTINE_NAME = ?"));
+        if full {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    count
+}
+
 /// Turns the runner's isolation guard off (`false`) or on again, for the whole process: only
 /// for the startup benchmark, which measures what the guard costs. Never in a program that
 /// migrates a database anyone uses: with the guard off a migration may change anything.
@@ -233,14 +257,34 @@ impl TestDatabase {
         }
     }
 
-    /// Opens a connection pool of one connection to this database.
+    /// Opens a connection pool of one connection to this database, as the binaries do:
+    /// statements logged, and (when the test process has no subscriber yet) a global
+    /// subscriber holding [`crate::capture_layer`], so that the runner sees what migrations
+    /// send.
     ///
     /// # Panics
     /// When it cannot connect.
     pub async fn connect(&self) -> DatabaseConnection {
+        crate::plan::capture::install();
         crate::connect::connect(&self.url, crate::connect::DEFAULT_CONNECT_TIMEOUT)
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", self.backend))
+    }
+
+    /// A connection that does not log its statements: the runner cannot see what migrations
+    /// send on it and checks every segment against a full read of the catalog.
+    ///
+    /// # Panics
+    /// When it cannot connect.
+    pub async fn connect_unseen(&self) -> DatabaseConnection {
+        crate::connect::open_with_log(
+            &self.url,
+            crate::connect::DEFAULT_CONNECT_TIMEOUT,
+            None,
+            false,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", self.backend))
     }
 
     /// Removes the database, its files and its lock file (best effort).

@@ -100,13 +100,18 @@ pub(crate) fn render_values_on(db: &mut DatabaseConnection) {
 /// subscriber. Installs a subscriber holding only the layer when the process has none.
 pub(crate) async fn available(db: &DatabaseConnection) -> bool {
     use sea_orm::ConnectionTrait;
+    install();
+    let (_, captured) = capture(db.execute_unprepared("SELECT 1")).await;
+    !captured.statements.is_empty()
+}
+
+/// Installs a global subscriber holding only the capture layer, when the process has none.
+pub(crate) fn install() {
     if !tracing::dispatcher::has_been_set() {
         use tracing_subscriber::layer::SubscriberExt;
         let subscriber = tracing_subscriber::registry().with(layer());
         tracing::subscriber::set_global_default(subscriber).ok();
     }
-    let (_, captured) = capture(db.execute_unprepared("SELECT 1")).await;
-    !captured.statements.is_empty()
 }
 
 /// The layer that captures statements: add it to the program's global subscriber (the

@@ -9,7 +9,7 @@
 //! first (`check`'s scratch machinery), dropped afterwards. The rules ([`rules`]) turn each
 //! migration's change into findings; [`script`] writes the offline SQL script.
 
-mod capture;
+pub(crate) mod capture;
 mod rehearse;
 pub(crate) mod rules;
 mod script;

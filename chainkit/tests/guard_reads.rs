@@ -1,0 +1,167 @@
+//! What the isolation guard reads: a migration whose statements are all cleared as the chain's
+//! own (see the README, "One database, no trespassing") costs no read of the whole catalog, so
+//! a run reads it twice (before and at the end) whatever the number of chains and migrations;
+//! an unclear statement costs its segment one full check; a change no migration's statements
+//! explain is found at the end. On SQLite always, on PostgreSQL and MySQL when their test URLs
+//! are set.
+
+use std::sync::atomic::Ordering;
+
+use chainkit::testing::{Backend, SqlMigration, TestDatabase, count_full_catalog_reads, sql_chain};
+use chainkit::{Chain, Error, Registry};
+use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
+use tracing::Instrument;
+
+fn engine() -> Chain {
+    sql_chain(
+        "engine",
+        vec![SqlMigration::new(
+            "m20260101_000001_users",
+            &["CREATE TABLE users (id INTEGER PRIMARY KEY, name VARCHAR(50))"],
+        )],
+    )
+}
+
+/// A workflow chain `ns` of `n` migrations, each creating a table, indexing it and seeding
+/// it; with `unclear`, its last migration also reads the engine's version table.
+fn chain(ns: &str, n: usize, unclear: bool) -> Chain {
+    let migrations = (1..=n)
+        .map(|i| {
+            let mut sql = vec![
+                format!("CREATE TABLE ext_{ns}_t{i} (id INTEGER PRIMARY KEY, user_id INTEGER, CONSTRAINT fk_{ns}_{i} FOREIGN KEY (user_id) REFERENCES users (id))"),
+                format!("CREATE INDEX idx_{ns}_{i} ON ext_{ns}_t{i} (user_id)"),
+                format!("INSERT INTO ext_{ns}_t{i} (id) VALUES (1)"),
+                format!("UPDATE ext_{ns}_t{i} SET user_id = NULL WHERE id = 1"),
+            ];
+            if unclear && i == n {
+                sql.push("SELECT COUNT(*) FROM seaql_migrations".to_owned());
+            }
+            let sql: Vec<&str> = sql.iter().map(String::as_str).collect();
+            SqlMigration::new(&format!("m20260201_{i:06}_t{i}"), &sql)
+        })
+        .collect();
+    sql_chain(ns, migrations)
+}
+
+#[tokio::test]
+async fn a_run_reads_the_whole_catalog_twice_whatever_the_number_of_migrations() {
+    for test_db in TestDatabase::all().await {
+        let backend = test_db.backend;
+        let mut db = test_db.connect().await;
+        let reads = count_full_catalog_reads(&mut db);
+        let few = Registry::new(engine(), [chain("a", 1, false)]).unwrap();
+        chainkit::migrate(&db, &few).await.unwrap();
+        assert_eq!(reads.swap(0, Ordering::SeqCst), 2, "{backend}: 2 migrations");
+        let many = Registry::new(
+            engine(),
+            [chain("a", 1, false), chain("b", 4, false), chain("c", 4, false)],
+        )
+        .unwrap();
+        chainkit::migrate(&db, &many).await.unwrap();
+        assert_eq!(reads.swap(0, Ordering::SeqCst), 2, "{backend}: 8 more migrations");
+        // an unclear statement: that chain's migrations get the full check
+        let more = Registry::new(
+            engine(),
+            [
+                chain("a", 1, false),
+                chain("b", 4, false),
+                chain("c", 4, false),
+                chain("d", 2, true),
+                chain("e", 2, false),
+            ],
+        )
+        .unwrap();
+        chainkit::migrate(&db, &more).await.unwrap();
+        assert_eq!(reads.swap(0, Ordering::SeqCst), 3, "{backend}: one unclear");
+        // a start with nothing to do reads no catalog
+        chainkit::migrate(&db, &more).await.unwrap();
+        assert_eq!(reads.load(Ordering::SeqCst), 0, "{backend}: no-op");
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn where_statements_are_not_seen_every_segment_gets_the_full_check() {
+    for test_db in TestDatabase::all().await {
+        let backend = test_db.backend;
+        let mut db = test_db.connect_unseen().await;
+        let reads = count_full_catalog_reads(&mut db);
+        let registry = Registry::new(engine(), [chain("a", 2, false), chain("b", 2, false)]).unwrap();
+        chainkit::migrate(&db, &registry).await.unwrap();
+        let reads = reads.load(Ordering::SeqCst);
+        // one before, one after each segment (on MySQL after each migration)
+        let expected = if backend == Backend::MySql { 6 } else { 4 };
+        assert_eq!(reads, expected, "{backend}");
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}
+
+/// Creates its own table, then one outside its chain's scope in a root span of the capture's
+/// name (seen by the statement log's listener, but tied to no migration): as if sent on
+/// another connection.
+struct PastTheLog;
+
+impl MigrationName for PastTheLog {
+    fn name(&self) -> &str {
+        "m20260301_000001_past_the_log"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for PastTheLog {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        db.execute_unprepared("CREATE TABLE ext_g_own (id INTEGER PRIMARY KEY)")
+            .await?;
+        db.execute_unprepared("CREATE TABLE stray (id INTEGER PRIMARY KEY)")
+            .instrument(tracing::info_span!(
+                target: "chainkit::capture",
+                parent: None,
+                "chainkit_capture"
+            ))
+            .await?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_change_no_statement_explains_is_found_at_the_end_of_the_run() {
+    for test_db in TestDatabase::all().await {
+        let backend = test_db.backend;
+        let db = test_db.connect().await;
+        let past = Chain::from_fn("g", "seaql_migrations_g", || {
+            vec![Box::new(PastTheLog) as Box<dyn MigrationTrait>]
+        });
+        let registry = Registry::new(engine(), [chain("a", 1, false), past]).unwrap();
+        let err = chainkit::migrate(&db, &registry).await.unwrap_err();
+        let Error::Unexplained {
+            changes,
+            rolled_back,
+            ..
+        } = &err
+        else {
+            panic!("{backend}: {err}");
+        };
+        let named: Vec<String> = changes.iter().map(ToString::to_string).collect();
+        assert_eq!(named, [r#"table "stray" created"#], "{backend}");
+        let tables = chainkit::testing::table_names(&db).await;
+        if backend == Backend::MySql {
+            // DDL commits on its own: what ran stays, and the error says so
+            assert!(!rolled_back, "{backend}");
+            assert!(err.to_string().contains("cannot be rolled back"), "{err}");
+            assert!(tables.contains(&"stray".to_owned()), "{backend}: {tables:?}");
+        } else {
+            // the whole run is rolled back: the engine's and every chain's migrations
+            assert!(rolled_back, "{backend}");
+            assert!(err.to_string().contains("rolled back"), "{err}");
+            for gone in ["stray", "ext_g_own", "ext_a_t1", "users"] {
+                assert!(!tables.contains(&gone.to_owned()), "{backend}: {tables:?}");
+            }
+        }
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}
