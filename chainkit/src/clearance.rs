@@ -39,17 +39,89 @@ use crate::scope::{TableScope, is_version_table};
 /// schema object or version row. A function of the same name in the schema makes a call
 /// unclear.
 const FUNCTIONS: &[&str] = &[
-    "abs", "array_agg", "avg", "cast", "ceil", "ceiling", "char_length", "coalesce", "concat",
-    "concat_ws", "count", "curdate", "current_database", "current_date", "current_schema",
-    "current_time", "current_timestamp", "curtime", "date", "date_part", "date_trunc",
-    "datetime", "floor", "format", "gen_random_uuid", "greatest", "group_concat", "hex", "if",
-    "ifnull", "iif", "instr", "json_agg", "json_array", "json_build_object", "json_object",
-    "jsonb_agg", "jsonb_build_object", "julianday", "last_insert_id", "least", "left",
-    "length", "localtime", "localtimestamp", "lower", "lpad", "ltrim", "max", "md5", "min",
-    "mod", "nextval", "now", "nullif", "position", "power", "printf", "random", "replace",
-    "right", "round", "row_number", "rpad", "rtrim", "split_part", "strftime", "string_agg",
-    "substr", "substring", "sum", "sysdate", "time", "to_char", "to_date", "to_json",
-    "to_jsonb", "to_timestamp", "trim", "unixepoch", "upper", "utc_timestamp", "uuid",
+    "abs",
+    "array_agg",
+    "avg",
+    "cast",
+    "ceil",
+    "ceiling",
+    "char_length",
+    "coalesce",
+    "concat",
+    "concat_ws",
+    "count",
+    "curdate",
+    "current_database",
+    "current_date",
+    "current_schema",
+    "current_time",
+    "current_timestamp",
+    "curtime",
+    "date",
+    "date_part",
+    "date_trunc",
+    "datetime",
+    "floor",
+    "format",
+    "gen_random_uuid",
+    "greatest",
+    "group_concat",
+    "hex",
+    "if",
+    "ifnull",
+    "iif",
+    "instr",
+    "json_agg",
+    "json_array",
+    "json_build_object",
+    "json_object",
+    "jsonb_agg",
+    "jsonb_build_object",
+    "julianday",
+    "last_insert_id",
+    "least",
+    "left",
+    "length",
+    "localtime",
+    "localtimestamp",
+    "lower",
+    "lpad",
+    "ltrim",
+    "max",
+    "md5",
+    "min",
+    "mod",
+    "nextval",
+    "now",
+    "nullif",
+    "position",
+    "power",
+    "printf",
+    "random",
+    "replace",
+    "right",
+    "round",
+    "row_number",
+    "rpad",
+    "rtrim",
+    "split_part",
+    "strftime",
+    "string_agg",
+    "substr",
+    "substring",
+    "sum",
+    "sysdate",
+    "time",
+    "to_char",
+    "to_date",
+    "to_json",
+    "to_jsonb",
+    "to_timestamp",
+    "trim",
+    "unixepoch",
+    "upper",
+    "utc_timestamp",
+    "uuid",
     "uuid_generate_v4",
 ];
 
@@ -146,7 +218,9 @@ impl<'a> Clearance<'a> {
 
     /// Clears one statement text (it may hold several statements), or says why it is unclear.
     pub(crate) fn statement(&mut self, sql: &str) -> Result<(), String> {
-        if self.backend == DbBackend::Sqlite && let Some(pragma) = sqlite_pragma(sql) {
+        if self.backend == DbBackend::Sqlite
+            && let Some(pragma) = sqlite_pragma(sql)
+        {
             // sqlparser reads `PRAGMA x = value` only with a number or a string
             return if PRAGMAS.contains(&pragma.as_str()) {
                 Ok(())
@@ -188,8 +262,7 @@ impl<'a> Clearance<'a> {
             Statement::Query(_) => Ok(()),
             Statement::Savepoint { .. } | Statement::ReleaseSavepoint { .. } => Ok(()),
             Statement::Rollback {
-                savepoint: Some(_),
-                ..
+                savepoint: Some(_), ..
             } => Ok(()),
             Statement::Insert(insert) => match &insert.table {
                 TableObject::TableName(name) => self.writable(name),
@@ -378,7 +451,7 @@ impl<'a> Clearance<'a> {
                     Err(format!("PRAGMA {pragma}"))
                 }
             }
-            other => Err(format!("{}", first_words(&other.to_string()))),
+            other => Err(first_words(&other.to_string())),
         }
     }
 
@@ -456,11 +529,14 @@ impl<'a> Clearance<'a> {
         let table = self.own(name)?;
         let plain = match self.known.get(&table) {
             Some(known) => *known == Known::PlainTable,
-            None => self.schema.lines(&ObjectKey::table(&table)).is_some_and(|lines| {
-                !lines
-                    .iter()
-                    .any(|l| l.starts_with("trigger ") || l.starts_with("rule "))
-            }),
+            None => self
+                .schema
+                .lines(&ObjectKey::table(&table))
+                .is_some_and(|lines| {
+                    !lines
+                        .iter()
+                        .any(|l| l.starts_with("trigger ") || l.starts_with("rule "))
+                }),
         };
         if plain {
             Ok(())
@@ -504,7 +580,12 @@ impl<'a> Clearance<'a> {
 /// The table a single-table `UPDATE` or `DELETE` writes to.
 fn single_table(table: &TableWithJoins) -> Result<&ObjectName, String> {
     match (&table.relation, table.joins.as_slice()) {
-        (TableFactor::Table { name, args: None, .. }, []) => Ok(name),
+        (
+            TableFactor::Table {
+                name, args: None, ..
+            },
+            [],
+        ) => Ok(name),
         _ => Err("a write to several tables".to_owned()),
     }
 }
@@ -638,9 +719,15 @@ mod tests {
     fn schema() -> Snapshot {
         Snapshot::from_lines([
             (ObjectKey::table("users"), "column id".to_owned()),
-            (ObjectKey::table("users"), "index users_pkey 1 true".to_owned()),
+            (
+                ObjectKey::table("users"),
+                "index users_pkey 1 true".to_owned(),
+            ),
             (ObjectKey::table("ext_a_t"), "column id".to_owned()),
-            (ObjectKey::table("ext_a_t"), "index ext_a_t_name 2 false".to_owned()),
+            (
+                ObjectKey::table("ext_a_t"),
+                "index ext_a_t_name 2 false".to_owned(),
+            ),
             (ObjectKey::table("ext_a_audited"), "column id".to_owned()),
             (
                 ObjectKey::table("ext_a_audited"),
@@ -706,14 +793,26 @@ mod tests {
                 DbBackend::Postgres,
                 r#"INSERT INTO "ext_a_t" ("name") VALUES ($1), ($2) RETURNING "id""#,
             ),
-            (DbBackend::MySql, "INSERT INTO `ext_a_t` (`name`) VALUES (?)"),
+            (
+                DbBackend::MySql,
+                "INSERT INTO `ext_a_t` (`name`) VALUES (?)",
+            ),
             (
                 DbBackend::Sqlite,
                 r#"UPDATE "ext_a_t" SET "name" = upper("name") WHERE "id" IN (SELECT "id" FROM "users")"#,
             ),
-            (DbBackend::Postgres, r#"DELETE FROM "ext_a_t" WHERE "id" = $1"#),
-            (DbBackend::Postgres, "CREATE TYPE ext_a_mood AS ENUM ('calm')"),
-            (DbBackend::Postgres, "ALTER TYPE ext_a_mood ADD VALUE 'glad'"),
+            (
+                DbBackend::Postgres,
+                r#"DELETE FROM "ext_a_t" WHERE "id" = $1"#,
+            ),
+            (
+                DbBackend::Postgres,
+                "CREATE TYPE ext_a_mood AS ENUM ('calm')",
+            ),
+            (
+                DbBackend::Postgres,
+                "ALTER TYPE ext_a_mood ADD VALUE 'glad'",
+            ),
             (
                 DbBackend::Postgres,
                 "CREATE OR REPLACE VIEW ext_a_w AS SELECT id FROM users",
@@ -789,16 +888,34 @@ mod tests {
         }
         for backend in ALL {
             assert!(!clear(backend, "DROP TABLE users"), "{backend:?}");
-            assert!(!clear(backend, "DELETE FROM seaql_migrations"), "{backend:?}");
+            assert!(
+                !clear(backend, "DELETE FROM seaql_migrations"),
+                "{backend:?}"
+            );
         }
-        assert!(!clear(DbBackend::MySql, "SET GLOBAL foreign_key_checks = 0"));
+        assert!(!clear(
+            DbBackend::MySql,
+            "SET GLOBAL foreign_key_checks = 0"
+        ));
         // the schema has a view: on MySQL a drop may change how it reads
         assert!(!clear(DbBackend::MySql, "DROP TABLE ext_a_t"));
-        assert!(!clear(DbBackend::MySql, "ALTER TABLE ext_a_t DROP COLUMN id"));
-        assert!(clear(DbBackend::MySql, "ALTER TABLE ext_a_t ADD COLUMN x int"));
+        assert!(!clear(
+            DbBackend::MySql,
+            "ALTER TABLE ext_a_t DROP COLUMN id"
+        ));
+        assert!(clear(
+            DbBackend::MySql,
+            "ALTER TABLE ext_a_t ADD COLUMN x int"
+        ));
         assert!(!clear(DbBackend::MySql, "RENAME TABLE ext_a_t TO users"));
-        assert!(!clear(DbBackend::MySql, "DELETE users, ext_a_t FROM users JOIN ext_a_t"));
-        assert!(!clear(DbBackend::MySql, "UPDATE ext_a_t JOIN users SET users.id = 1"));
+        assert!(!clear(
+            DbBackend::MySql,
+            "DELETE users, ext_a_t FROM users JOIN ext_a_t"
+        ));
+        assert!(!clear(
+            DbBackend::MySql,
+            "UPDATE ext_a_t JOIN users SET users.id = 1"
+        ));
         assert!(!clear(DbBackend::Sqlite, "PRAGMA writable_schema = ON"));
         assert!(!clear(DbBackend::Sqlite, "PRAGMA main.writable_schema = 1"));
         assert!(!clear(
@@ -863,7 +980,9 @@ mod tests {
         let ok: Vec<bool> = v.iter().map(Result::is_ok).collect();
         assert_eq!(
             ok,
-            [true, true, true, false, true, true, false, true, true, false],
+            [
+                true, true, true, false, true, true, false, true, true, false
+            ],
             "{v:?}"
         );
     }

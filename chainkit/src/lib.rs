@@ -14,8 +14,8 @@
 mod backend;
 mod catalog;
 mod chain;
-mod clearance;
 pub mod checksum;
+mod clearance;
 pub mod cli;
 mod codegen;
 mod connect;

@@ -602,12 +602,7 @@ impl Run<'_> {
 
     /// Whether the statements `seen` of `migration` touched only `chain`'s objects; when not,
     /// the clearance is given up and the segment gets the full check.
-    fn judge(
-        clearance: &mut Option<Clearance<'_>>,
-        seen: &Record,
-        chain: &Chain,
-        migration: &str,
-    ) {
+    fn judge(clearance: &mut Option<Clearance<'_>>, seen: &Record, chain: &Chain, migration: &str) {
         let Some(c) = clearance else {
             return;
         };

@@ -52,14 +52,26 @@ async fn a_run_reads_the_whole_catalog_twice_whatever_the_number_of_migrations()
         let reads = count_full_catalog_reads(&mut db);
         let few = Registry::new(engine(), [chain("a", 1, false)]).unwrap();
         chainkit::migrate(&db, &few).await.unwrap();
-        assert_eq!(reads.swap(0, Ordering::SeqCst), 2, "{backend}: 2 migrations");
+        assert_eq!(
+            reads.swap(0, Ordering::SeqCst),
+            2,
+            "{backend}: 2 migrations"
+        );
         let many = Registry::new(
             engine(),
-            [chain("a", 1, false), chain("b", 4, false), chain("c", 4, false)],
+            [
+                chain("a", 1, false),
+                chain("b", 4, false),
+                chain("c", 4, false),
+            ],
         )
         .unwrap();
         chainkit::migrate(&db, &many).await.unwrap();
-        assert_eq!(reads.swap(0, Ordering::SeqCst), 2, "{backend}: 8 more migrations");
+        assert_eq!(
+            reads.swap(0, Ordering::SeqCst),
+            2,
+            "{backend}: 8 more migrations"
+        );
         // an unclear statement: that chain's migrations get the full check
         let more = Registry::new(
             engine(),
@@ -88,7 +100,8 @@ async fn where_statements_are_not_seen_every_segment_gets_the_full_check() {
         let backend = test_db.backend;
         let mut db = test_db.connect_unseen().await;
         let reads = count_full_catalog_reads(&mut db);
-        let registry = Registry::new(engine(), [chain("a", 2, false), chain("b", 2, false)]).unwrap();
+        let registry =
+            Registry::new(engine(), [chain("a", 2, false), chain("b", 2, false)]).unwrap();
         chainkit::migrate(&db, &registry).await.unwrap();
         let reads = reads.load(Ordering::SeqCst);
         // one before, one after each segment (on MySQL after each migration)
@@ -152,7 +165,10 @@ async fn a_change_no_statement_explains_is_found_at_the_end_of_the_run() {
             // DDL commits on its own: what ran stays, and the error says so
             assert!(!rolled_back, "{backend}");
             assert!(err.to_string().contains("cannot be rolled back"), "{err}");
-            assert!(tables.contains(&"stray".to_owned()), "{backend}: {tables:?}");
+            assert!(
+                tables.contains(&"stray".to_owned()),
+                "{backend}: {tables:?}"
+            );
         } else {
             // the whole run is rolled back: the engine's and every chain's migrations
             assert!(rolled_back, "{backend}");
