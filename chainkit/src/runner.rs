@@ -412,6 +412,8 @@ async fn execute(
         kept: 0,
         capture: false,
         unverified: false,
+        dirty: std::collections::BTreeSet::new(),
+        dirty_owner: String::new(),
     };
     let result = async {
         let mut create: Vec<&str> = create.to_vec();
@@ -430,7 +432,7 @@ async fn execute(
                     .execute(&backend::create_version_table(backend, table))
                     .await)
                 .map_err(Error::db(format!("creating version table {table}")))?;
-                run.created(table).await?;
+                run.created(table, chain.namespace()).await?;
             }
             let mut i = 0;
             while i < migrations.len() {
@@ -511,6 +513,14 @@ struct Run<'d> {
     /// Whether `schema` holds changes of cleared migrations that no full read has checked
     /// yet.
     unverified: bool,
+    /// MySQL: names cleared migrations of the chain `dirty_owner` touched, whose lines in
+    /// `schema` are not read back yet. Read back in one statement when another chain's
+    /// migration is about to run (whose full check, should it need one, must know them
+    /// exactly) and before the end check; each read after a statement costs MySQL a table
+    /// definition opened and slows its next statements, so one read per chain, not per
+    /// migration.
+    dirty: std::collections::BTreeSet<String>,
+    dirty_owner: String,
 }
 
 impl Run<'_> {
@@ -556,10 +566,21 @@ impl Run<'_> {
     }
 
     /// Adds the version table `table`, just created, to the schema the run keeps.
-    async fn created(&mut self, table: &str) -> Result<(), Error> {
+    async fn created(&mut self, table: &str, namespace: &str) -> Result<(), Error> {
+        if !backend::transactional_ddl(self.backend) {
+            self.flush_unless(namespace).await?;
+        }
         let Some(mut schema) = self.schema.take() else {
             return Ok(());
         };
+        if !backend::transactional_ddl(self.backend) {
+            // MySQL: read back with what the chain's migrations touch (see `dirty`)
+            schema.set_version_rows(table, std::collections::BTreeSet::new());
+            self.dirty.insert(table.to_owned());
+            self.dirty_owner = namespace.to_owned();
+            self.schema = Some(schema);
+            return Ok(());
+        }
         let names = std::collections::BTreeSet::from([table.to_owned()]);
         let (open, db) = (&self.open, self.db);
         let (read, rows) = on!(open, db, |c| (
@@ -572,6 +593,20 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// MySQL: reads back the names cleared migrations touched (`dirty`), unless they are
+    /// all `namespace`'s (the chain about to run: whatever it does to them is its own).
+    async fn flush_unless(&mut self, namespace: &str) -> Result<(), Error> {
+        if self.dirty.is_empty() || self.dirty_owner == namespace {
+            return Ok(());
+        }
+        let dirty = std::mem::take(&mut self.dirty);
+        let read = snapshot_of(self.db, &dirty).await?;
+        if let Some(schema) = &mut self.schema {
+            schema.replace_named(&dirty, read);
+        }
+        Ok(())
+    }
+
     /// Compares the schema the run keeps, where cleared migrations changed it, with a full
     /// read: a difference is a change no migration's statements explain (sent past the
     /// statement log, on another connection, by another session). Where the run has a
@@ -580,7 +615,12 @@ impl Run<'_> {
         if !std::mem::take(&mut self.unverified) {
             return Ok(());
         }
-        let kept = self.schema.take().unwrap_or_default();
+        self.flush_unless("").await?;
+        let Some(kept) = self.schema.take() else {
+            // a failure to write the runner's own rows left nothing to compare with; the run
+            // ends with that error
+            return Ok(());
+        };
         let read = guard_snapshot_since(conn, Some(&kept)).await?;
         let changes = kept.changes(&read);
         self.schema = Some(read);
@@ -859,20 +899,28 @@ impl Run<'_> {
         // what came before stays, whatever this one does
         self.commit().await?;
         let db = self.db;
-        let before = self.schema().await?;
+        self.flush_unless(chain.namespace()).await?;
+        // taken, not copied (a copy per migration costs what the schema weighs); every way
+        // out below leaves one behind, or none after a failure that ends the run
+        self.schema().await?;
+        let before = self.schema.take().expect("just read");
+        let direction = self.direction.word();
+        if let Err(e) = db
+            .execute(&backend::insert_progress(
+                chain.namespace(),
+                name,
+                direction,
+            ))
+            .await
+        {
+            self.schema = Some(before);
+            return Err(self.failed(chain, name, Cause::Db(e), false));
+        }
         // MySQL: cleared by its statements, or checked in full; elsewhere (a migration that
         // opts out of transactions, rare) always in full
         let scope = chain.scope();
         let mut clearance = (self.capture && !backend::transactional_ddl(self.backend))
             .then(|| Clearance::new(self.backend, &scope, &before));
-        let direction = self.direction.word();
-        db.execute(&backend::insert_progress(
-            chain.namespace(),
-            name,
-            direction,
-        ))
-        .await
-        .map_err(|e| self.failed(chain, name, Cause::Db(e), false))?;
         let outcome = if backend::use_transaction(migration, self.backend) {
             // MySQL with a transaction of its own: rows roll back, DDL does not
             match db.begin().await {
@@ -899,17 +947,22 @@ impl Run<'_> {
         if let Err(cause) = outcome {
             let cause = cause.explained(db).await;
             // read in full: the progress record stays
+            self.dirty.clear();
             self.schema = Some(guard_snapshot(db).await?);
             return Err(self.failed(chain, name, cause, false));
         }
         let cleared = clearance.map(|c| c.touched().clone());
         let after = match &cleared {
             Some(touched) => {
-                let mut after = before.clone();
-                after.replace_named(touched, snapshot_of(db, touched).await?);
-                after
+                // read back later, with the chain's other migrations (`dirty`)
+                self.dirty.extend(touched.iter().cloned());
+                self.dirty_owner = chain.namespace().to_owned();
+                before
             }
             None => {
+                // what this chain's cleared migrations touched is its own: whatever it did
+                // to them, the full read takes them as they are now
+                let earlier = std::mem::take(&mut self.dirty);
                 let after = guard_snapshot(db).await?;
                 let found = before.trespasses(
                     &after,
@@ -918,7 +971,15 @@ impl Run<'_> {
                     chain.version_table(),
                 );
                 if !found.is_empty() {
-                    let left = before.changes(&after);
+                    // without what the chain's earlier migrations in this run touched, which
+                    // stay applied (their lines before this one ran are not read)
+                    let left = before
+                        .changes(&after)
+                        .into_iter()
+                        .filter(|c| {
+                            !(c.object.kind.is_schema_object() && earlier.contains(&c.object.name))
+                        })
+                        .collect();
                     self.schema = Some(after);
                     return Err(self.trespass(chain, name, found, Some(left)));
                 }
