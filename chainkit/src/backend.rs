@@ -455,9 +455,13 @@ pub(crate) fn guard_catalog(backend: DbBackend) -> Statement {
 /// named so (their columns, indexes, constraints, triggers, owned sequences): what a migration
 /// that touched only these names can have changed. The database filters the catalog's own
 /// rows, so the cost follows the names, not the size of the database.
-pub(crate) fn guard_catalog_of(backend: DbBackend, names: &[&str]) -> Statement {
+pub(crate) fn guard_catalog_of(
+    backend: DbBackend,
+    names: &[&str],
+    version_table: Option<&str>,
+) -> Statement {
     let catalog = guard_catalog(backend);
-    let sql = match backend {
+    let mut sql = match backend {
         // one SELECT over sqlite_master: filter it where it stands
         DbBackend::Sqlite => format!(
             "{} AND tbl_name IN ({})",
@@ -510,6 +514,19 @@ pub(crate) fn guard_catalog_of(backend: DbBackend, names: &[&str]) -> Statement 
                 .join(" UNION ALL ")
         }
     };
+    if let Some(table) = version_table {
+        // and the rows of a version table, as `read_all_rows` reads them (kind `versions`)
+        let rows = match backend {
+            DbBackend::Sqlite => "coalesce(group_concat(version, ',' ORDER BY version), '')",
+            DbBackend::Postgres => "coalesce(string_agg(version, ',' ORDER BY version), '')",
+            _ => "version",
+        };
+        let quoted = table.replace('\'', "''");
+        sql = format!(
+            "{sql} UNION ALL SELECT 'versions', '{quoted}', {rows} FROM {}",
+            quote(backend, table)
+        );
+    }
     let values: Vec<Value> = match backend {
         DbBackend::MySql => names
             .iter()

@@ -41,7 +41,7 @@ use crate::clearance::Clearance;
 use crate::error::{AppliedMigration, Error, Modified, Trespass};
 use crate::lock_wait;
 use crate::plan::capture::{Record, capture};
-use crate::schema::{ObjectChange, Snapshot, snapshot_of, snapshot_since, version_rows};
+use crate::schema::{ObjectChange, Snapshot, snapshot_of, snapshot_since};
 use crate::status::{
     ChainStatus, DbState, MigrationStatus, Read, Status, chain_status, read_state,
 };
@@ -414,6 +414,7 @@ async fn execute(
         unverified: false,
         dirty: std::collections::BTreeSet::new(),
         dirty_owner: String::new(),
+        dirty_rows: None,
     };
     let result = async {
         let mut create: Vec<&str> = create.to_vec();
@@ -513,14 +514,18 @@ struct Run<'d> {
     /// Whether `schema` holds changes of cleared migrations that no full read has checked
     /// yet.
     unverified: bool,
-    /// MySQL: names cleared migrations of the chain `dirty_owner` touched, whose lines in
-    /// `schema` are not read back yet. Read back in one statement when another chain's
-    /// migration is about to run (whose full check, should it need one, must know them
-    /// exactly) and before the end check; each read after a statement costs MySQL a table
-    /// definition opened and slows its next statements, so one read per chain, not per
-    /// migration.
+    /// Names of the chain `dirty_owner` whose lines in `schema` are not read back yet: on
+    /// MySQL what its cleared migrations touched, everywhere its version table just created.
+    /// Read back in one statement with the chain's segment (PostgreSQL, SQLite), or when
+    /// another chain's migration is about to run (whose full check, should it need one, must
+    /// know them exactly), and before the end check. On MySQL a read after each migration
+    /// would open a table definition each time and slow the statements after it: one read
+    /// per chain, not per migration.
     dirty: std::collections::BTreeSet<String>,
+    /// The chain whose names `dirty` holds.
     dirty_owner: String,
+    /// PostgreSQL, SQLite: the version table, just created, whose rows `schema` lacks.
+    dirty_rows: Option<String>,
 }
 
 impl Run<'_> {
@@ -565,46 +570,49 @@ impl Run<'_> {
         Ok(self.schema.clone().expect("just read"))
     }
 
-    /// Adds the version table `table`, just created, to the schema the run keeps.
+    /// Adds the version table `table` of the chain `namespace`, just created, to what the run
+    /// reads back with the chain's migrations (`dirty`).
     async fn created(&mut self, table: &str, namespace: &str) -> Result<(), Error> {
-        if !backend::transactional_ddl(self.backend) {
-            self.flush_unless(namespace).await?;
-        }
-        let Some(mut schema) = self.schema.take() else {
-            return Ok(());
-        };
-        if !backend::transactional_ddl(self.backend) {
-            // MySQL: read back with what the chain's migrations touch (see `dirty`)
-            schema.set_version_rows(table, std::collections::BTreeSet::new());
-            self.dirty.insert(table.to_owned());
-            self.dirty_owner = namespace.to_owned();
-            self.schema = Some(schema);
+        if self.schema.is_none() {
+            // the first read is still to come, and sees it
             return Ok(());
         }
-        let names = std::collections::BTreeSet::from([table.to_owned()]);
-        let (open, db) = (&self.open, self.db);
-        let (read, rows) = on!(open, db, |c| (
-            snapshot_of(c, &names).await,
-            version_rows(c, table).await
-        ));
-        schema.replace_named(&names, read?);
-        schema.set_version_rows(table, rows?);
-        self.schema = Some(schema);
+        self.flush_unless(namespace).await?;
+        self.dirty.insert(table.to_owned());
+        self.dirty_owner = namespace.to_owned();
+        if backend::transactional_ddl(self.backend) {
+            self.dirty_rows = Some(table.to_owned());
+        } else if let Some(schema) = &mut self.schema {
+            // MySQL: the runner's own writes keep the rows (see `step_outside`)
+            schema.replace_version_rows(table, &Snapshot::default());
+        }
         Ok(())
     }
 
-    /// MySQL: reads back the names cleared migrations touched (`dirty`), unless they are
-    /// all `namespace`'s (the chain about to run: whatever it does to them is its own).
+    /// Reads back the names cleared migrations touched (`dirty`), unless they are all
+    /// `namespace`'s (the chain about to run: whatever it does to them is its own); `""`
+    /// reads them back in any case.
     async fn flush_unless(&mut self, namespace: &str) -> Result<(), Error> {
         if self.dirty.is_empty() || self.dirty_owner == namespace {
             return Ok(());
         }
         let dirty = std::mem::take(&mut self.dirty);
-        let read = snapshot_of(self.db, &dirty).await?;
+        let rows = self.dirty_rows.take();
+        let (open, db) = (&self.open, self.db);
+        let fresh = on!(open, db, |c| snapshot_of(c, &dirty, rows.as_deref()).await)?;
         if let Some(schema) = &mut self.schema {
-            schema.replace_named(&dirty, read);
+            if let Some(table) = &rows {
+                schema.replace_version_rows(table, &fresh);
+            }
+            schema.replace_named(&dirty, fresh);
         }
         Ok(())
+    }
+
+    /// Forgets what `dirty` held: a full read took everything as it is.
+    fn clean(&mut self) {
+        self.dirty.clear();
+        self.dirty_rows = None;
     }
 
     /// Compares the schema the run keeps, where cleared migrations changed it, with a full
@@ -615,7 +623,17 @@ impl Run<'_> {
         if !std::mem::take(&mut self.unverified) {
             return Ok(());
         }
-        self.flush_unless("").await?;
+        if !self.dirty.is_empty() {
+            let dirty = std::mem::take(&mut self.dirty);
+            let rows = self.dirty_rows.take();
+            let fresh = snapshot_of(conn, &dirty, rows.as_deref()).await?;
+            if let Some(schema) = &mut self.schema {
+                if let Some(table) = &rows {
+                    schema.replace_version_rows(table, &fresh);
+                }
+                schema.replace_named(&dirty, fresh);
+            }
+        }
         let Some(kept) = self.schema.take() else {
             // a failure to write the runner's own rows left nothing to compare with; the run
             // ends with that error
@@ -660,30 +678,32 @@ impl Run<'_> {
         }
     }
 
-    /// The schema after cleared migrations of `chain` (`kept` of them kept): `before`, with
-    /// what they touched and the chain's version rows read again, and the checksum rows the
-    /// runner wrote.
+    /// Brings the schema the run keeps up to date after cleared migrations of `chain`
+    /// (`kept` of them kept): what they touched (and `dirty`) and the chain's version rows
+    /// read again in one statement, and the checksum rows the runner wrote.
     async fn read_back<C: ConnectionTrait>(
-        &self,
+        &mut self,
         conn: &C,
         chain: &Chain,
-        before: &Snapshot,
         touched: &std::collections::BTreeSet<String>,
         kept: &[&str],
-    ) -> Result<Snapshot, Error> {
-        let mut after = before.clone();
-        after.replace_named(touched, snapshot_of(conn, touched).await?);
-        after.set_version_rows(
-            chain.version_table(),
-            version_rows(conn, chain.version_table()).await?,
-        );
+    ) -> Result<(), Error> {
+        let mut names = std::mem::take(&mut self.dirty);
+        names.extend(touched.iter().cloned());
+        self.dirty_rows = None;
+        let table = chain.version_table();
+        let fresh = snapshot_of(conn, &names, Some(table)).await?;
         let up = self.direction == Direction::Up;
+        let mut schema = self.schema.take().expect("read before the segment");
+        schema.replace_version_rows(table, &fresh);
+        schema.replace_named(&names, fresh);
         for name in kept {
             if let Some(sum) = chain.checksum_to_record(name) {
-                after = after.with_checksum_row(chain.namespace(), name, sum.filter(|_| up));
+                schema = schema.with_checksum_row(chain.namespace(), name, sum.filter(|_| up));
             }
         }
-        Ok(after)
+        self.schema = Some(schema);
+        Ok(())
     }
 
     fn failed(&self, chain: &Chain, migration: &str, cause: Cause, rolled_back: bool) -> Error {
@@ -754,6 +774,7 @@ impl Run<'_> {
         migrations: &[Box<dyn MigrationTrait>],
     ) -> Result<usize, Error> {
         self.begin_if_transactional().await?;
+        self.flush_unless(chain.namespace()).await?;
         let before = self.schema().await?;
         // PostgreSQL: a value added to an enum type can only be used once committed; the
         // version row's statement reads every enum type's number of labels
@@ -818,21 +839,22 @@ impl Run<'_> {
         }
         let cleared = clearance.map(|c| c.touched().clone());
         let mut culprit: Option<(&str, Vec<ObjectChange>)> = None;
-        let after = if let Some(touched) = &cleared {
+        if let Some(touched) = &cleared {
             // nothing outside the chain: read back what it touched
             let kept: Vec<&str> = stack.iter().map(|s| s.1).collect();
-            self.read_back(&group, chain, &before, touched, &kept)
-                .await?
+            self.read_back(&group, chain, touched, &kept).await?;
         } else {
-            self.checked(&group, chain, &before, &mut stack, &mut culprit, migrations)
-                .await?
-        };
+            let after = self
+                .checked(&group, chain, &before, &mut stack, &mut culprit, migrations)
+                .await?;
+            self.clean();
+            self.schema = Some(after);
+        }
         let kept: Vec<&str> = stack.iter().map(|s| s.1).collect();
         group
             .commit()
             .await
             .map_err(Error::db("releasing a savepoint"))?;
-        self.schema = Some(after);
         self.unverified |= cleared.is_some();
         for name in kept {
             self.record_done(chain, name);
@@ -947,7 +969,7 @@ impl Run<'_> {
         if let Err(cause) = outcome {
             let cause = cause.explained(db).await;
             // read in full: the progress record stays
-            self.dirty.clear();
+            self.clean();
             self.schema = Some(guard_snapshot(db).await?);
             return Err(self.failed(chain, name, cause, false));
         }
@@ -963,6 +985,7 @@ impl Run<'_> {
                 // what this chain's cleared migrations touched is its own: whatever it did
                 // to them, the full read takes them as they are now
                 let earlier = std::mem::take(&mut self.dirty);
+                self.dirty_rows = None;
                 let after = guard_snapshot(db).await?;
                 let found = before.trespasses(
                     &after,

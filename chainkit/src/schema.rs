@@ -425,15 +425,14 @@ impl Snapshot {
         );
     }
 
-    /// Replaces the rows of the version table `table` by `rows` (as [`read_rows`] reads them).
-    pub(crate) fn set_version_rows(&mut self, table: &str, rows: BTreeSet<String>) {
-        self.objects.insert(
-            ObjectKey {
-                kind: ObjectKind::VersionRows,
-                name: table.to_owned(),
-            },
-            rows,
-        );
+    /// Replaces the rows of the version table `table` by what `fresh` holds of them.
+    pub(crate) fn replace_version_rows(&mut self, table: &str, fresh: &Snapshot) {
+        let key = ObjectKey {
+            kind: ObjectKind::VersionRows,
+            name: table.to_owned(),
+        };
+        let rows = fresh.objects.get(&key).cloned().unwrap_or_default();
+        self.objects.insert(key, rows);
     }
 
     /// The version tables and the progress table the snapshot holds.
@@ -479,36 +478,39 @@ pub(crate) async fn snapshot_since<C: ConnectionTrait>(
 ///
 /// # Errors
 /// As [`snapshot`].
+///
+/// With `version_table`, the same statement also reads that table's rows.
 pub(crate) async fn snapshot_of<C: ConnectionTrait>(
     db: &C,
     names: &BTreeSet<String>,
+    version_table: Option<&str>,
 ) -> Result<Snapshot, Error> {
-    if names.is_empty() {
+    if names.is_empty() && version_table.is_none() {
         return Ok(Snapshot::default());
     }
     // padded with repeats to a power of two, so that few statement texts are ever prepared
-    // (PostgreSQL plans a prepared statement once it has run a few times)
+    // (PostgreSQL plans a prepared statement once it has run a few times); no name at all
+    // reads a name no object has
     let mut list: Vec<&str> = names.iter().map(String::as_str).collect();
-    let last = list[list.len() - 1];
-    list.resize(list.len().next_power_of_two(), last);
-    let catalog = backend::guard_catalog_of(db.get_database_backend(), &list);
+    let last = list.last().copied().unwrap_or("");
+    list.resize(list.len().max(1).next_power_of_two(), last);
+    let catalog = backend::guard_catalog_of(db.get_database_backend(), &list, version_table);
     let mut snapshot = read_catalog(db, catalog).await?;
-    snapshot.objects.retain(|k, _| names.contains(&k.name));
+    snapshot.objects.retain(|k, _| {
+        names.contains(&k.name)
+            || (k.kind == ObjectKind::VersionRows && Some(k.name.as_str()) == version_table)
+    });
+    if let Some(table) = version_table {
+        // an empty version table still has (no) rows to compare
+        snapshot
+            .objects
+            .entry(ObjectKey {
+                kind: ObjectKind::VersionRows,
+                name: table.to_owned(),
+            })
+            .or_default();
+    }
     Ok(snapshot)
-}
-
-/// The rows of the version table `table`, as a snapshot holds them.
-///
-/// # Errors
-/// [`Error::Database`] when the table cannot be read.
-pub(crate) async fn version_rows<C: ConnectionTrait>(
-    db: &C,
-    table: &str,
-) -> Result<BTreeSet<String>, Error> {
-    let rows = fetch_rows(db, &[table.to_owned()])
-        .await
-        .map_err(Error::db(format!("reading {table}")))?;
-    Ok(rows.into_iter().map(|(_, _, line)| line).collect())
 }
 
 async fn read_snapshot<C: ConnectionTrait>(
@@ -545,6 +547,14 @@ async fn read_catalog<C: ConnectionTrait>(
         }
         if code == "opaque" {
             opaque = true;
+            continue;
+        }
+        if code == "versions" {
+            lines.push((
+                name,
+                Some(ObjectKind::VersionRows),
+                line.unwrap_or_default(),
+            ));
             continue;
         }
         let kind = ObjectKind::from_code(&code);
