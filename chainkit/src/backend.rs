@@ -455,13 +455,9 @@ pub(crate) fn guard_catalog(backend: DbBackend) -> Statement {
 /// named so (their columns, indexes, constraints, triggers, owned sequences): what a migration
 /// that touched only these names can have changed. The database filters the catalog's own
 /// rows, so the cost follows the names, not the size of the database.
-pub(crate) fn guard_catalog_of(
-    backend: DbBackend,
-    names: &[&str],
-    version_table: Option<&str>,
-) -> Statement {
+pub(crate) fn guard_catalog_of(backend: DbBackend, names: &[&str]) -> Statement {
     let catalog = guard_catalog(backend);
-    let mut sql = match backend {
+    let sql = match backend {
         // one SELECT over sqlite_master: filter it where it stands
         DbBackend::Sqlite => format!(
             "{} AND tbl_name IN ({})",
@@ -514,19 +510,6 @@ pub(crate) fn guard_catalog_of(
                 .join(" UNION ALL ")
         }
     };
-    if let Some(table) = version_table {
-        // and the rows of a version table, as `read_all_rows` reads them (kind `versions`)
-        let rows = match backend {
-            DbBackend::Sqlite => "coalesce(group_concat(version, ',' ORDER BY version), '')",
-            DbBackend::Postgres => "coalesce(string_agg(version, ',' ORDER BY version), '')",
-            _ => "version",
-        };
-        let quoted = table.replace('\'', "''");
-        sql = format!(
-            "{sql} UNION ALL SELECT 'versions', '{quoted}', {rows} FROM {}",
-            quote(backend, table)
-        );
-    }
     let values: Vec<Value> = match backend {
         DbBackend::MySql => names
             .iter()
@@ -711,13 +694,15 @@ fn catalog_sql(backend: DbBackend) -> &'static str {
 /// One statement reading every row of `tables` (version tables, and the progress table among
 /// them) as rows `t` table, `k` key (the version; for the progress table the namespace) and
 /// `v` the line describing the row. Where DDL is transactional (the runner compares whole
-/// segments there, and never adds its own rows to a snapshot), a version table comes as one
-/// row: its versions, sorted and joined, so that the database does the work and the reading
-/// stays one row per chain.
+/// segments there), a version table comes as one row: its versions, sorted by their bytes and
+/// joined with commas (see [`crate::schema::Snapshot::with_version_row`]), so that the
+/// database does the work and the reading stays one row per chain.
 pub(crate) fn read_all_rows(backend: DbBackend, tables: &[String]) -> SelectStatement {
     let aggregate = match backend {
         DbBackend::Sqlite => Some("coalesce(group_concat(version, ',' ORDER BY version), '')"),
-        DbBackend::Postgres => Some("coalesce(string_agg(version, ',' ORDER BY version), '')"),
+        DbBackend::Postgres => {
+            Some("coalesce(string_agg(version, ',' ORDER BY version COLLATE \"C\"), '')")
+        }
         _ => None,
     };
     let mut selects = tables.iter().map(|table| {

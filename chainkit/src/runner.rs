@@ -414,7 +414,6 @@ async fn execute(
         unverified: false,
         dirty: std::collections::BTreeSet::new(),
         dirty_owner: String::new(),
-        dirty_rows: None,
     };
     let result = async {
         let mut create: Vec<&str> = create.to_vec();
@@ -524,8 +523,6 @@ struct Run<'d> {
     dirty: std::collections::BTreeSet<String>,
     /// The chain whose names `dirty` holds.
     dirty_owner: String,
-    /// PostgreSQL, SQLite: the version table, just created, whose rows `schema` lacks.
-    dirty_rows: Option<String>,
 }
 
 impl Run<'_> {
@@ -580,12 +577,12 @@ impl Run<'_> {
         self.flush_unless(namespace).await?;
         self.dirty.insert(table.to_owned());
         self.dirty_owner = namespace.to_owned();
-        if backend::transactional_ddl(self.backend) {
-            self.dirty_rows = Some(table.to_owned());
-        } else if let Some(schema) = &mut self.schema {
-            // MySQL: the runner's own writes keep the rows (see `step_outside`)
-            schema.replace_version_rows(table, &Snapshot::default());
-        }
+        // its rows: none yet, and from now on only the runner's own
+        let joined = backend::transactional_ddl(self.backend);
+        self.schema = self
+            .schema
+            .take()
+            .map(|s| s.with_empty_version_table(table, joined));
         Ok(())
     }
 
@@ -597,22 +594,12 @@ impl Run<'_> {
             return Ok(());
         }
         let dirty = std::mem::take(&mut self.dirty);
-        let rows = self.dirty_rows.take();
         let (open, db) = (&self.open, self.db);
-        let fresh = on!(open, db, |c| snapshot_of(c, &dirty, rows.as_deref()).await)?;
+        let fresh = on!(open, db, |c| snapshot_of(c, &dirty).await)?;
         if let Some(schema) = &mut self.schema {
-            if let Some(table) = &rows {
-                schema.replace_version_rows(table, &fresh);
-            }
             schema.replace_named(&dirty, fresh);
         }
         Ok(())
-    }
-
-    /// Forgets what `dirty` held: a full read took everything as it is.
-    fn clean(&mut self) {
-        self.dirty.clear();
-        self.dirty_rows = None;
     }
 
     /// Compares the schema the run keeps, where cleared migrations changed it, with a full
@@ -625,12 +612,8 @@ impl Run<'_> {
         }
         if !self.dirty.is_empty() {
             let dirty = std::mem::take(&mut self.dirty);
-            let rows = self.dirty_rows.take();
-            let fresh = snapshot_of(conn, &dirty, rows.as_deref()).await?;
+            let fresh = snapshot_of(conn, &dirty).await?;
             if let Some(schema) = &mut self.schema {
-                if let Some(table) = &rows {
-                    schema.replace_version_rows(table, &fresh);
-                }
                 schema.replace_named(&dirty, fresh);
             }
         }
@@ -679,8 +662,8 @@ impl Run<'_> {
     }
 
     /// Brings the schema the run keeps up to date after cleared migrations of `chain`
-    /// (`kept` of them kept): what they touched (and `dirty`) and the chain's version rows
-    /// read again in one statement, and the checksum rows the runner wrote.
+    /// (`kept` of them kept): what they touched (and `dirty`) read again in one statement,
+    /// and the version and checksum rows the runner wrote (cleared statements write none).
     async fn read_back<C: ConnectionTrait>(
         &mut self,
         conn: &C,
@@ -690,14 +673,12 @@ impl Run<'_> {
     ) -> Result<(), Error> {
         let mut names = std::mem::take(&mut self.dirty);
         names.extend(touched.iter().cloned());
-        self.dirty_rows = None;
-        let table = chain.version_table();
-        let fresh = snapshot_of(conn, &names, Some(table)).await?;
+        let fresh = snapshot_of(conn, &names).await?;
         let up = self.direction == Direction::Up;
         let mut schema = self.schema.take().expect("read before the segment");
-        schema.replace_version_rows(table, &fresh);
         schema.replace_named(&names, fresh);
         for name in kept {
+            schema = schema.with_joined_version_row(chain.version_table(), name, up);
             if let Some(sum) = chain.checksum_to_record(name) {
                 schema = schema.with_checksum_row(chain.namespace(), name, sum.filter(|_| up));
             }
@@ -847,7 +828,7 @@ impl Run<'_> {
             let after = self
                 .checked(&group, chain, &before, &mut stack, &mut culprit, migrations)
                 .await?;
-            self.clean();
+            self.dirty.clear();
             self.schema = Some(after);
         }
         let kept: Vec<&str> = stack.iter().map(|s| s.1).collect();
@@ -969,7 +950,7 @@ impl Run<'_> {
         if let Err(cause) = outcome {
             let cause = cause.explained(db).await;
             // read in full: the progress record stays
-            self.clean();
+            self.dirty.clear();
             self.schema = Some(guard_snapshot(db).await?);
             return Err(self.failed(chain, name, cause, false));
         }
@@ -985,7 +966,6 @@ impl Run<'_> {
                 // what this chain's cleared migrations touched is its own: whatever it did
                 // to them, the full read takes them as they are now
                 let earlier = std::mem::take(&mut self.dirty);
-                self.dirty_rows = None;
                 let after = guard_snapshot(db).await?;
                 let found = before.trespasses(
                     &after,

@@ -374,6 +374,49 @@ impl Snapshot {
         self
     }
 
+    /// [`Self::with_version_row`] where the snapshot holds a version table's rows joined into
+    /// one line (PostgreSQL, SQLite: see `backend::read_all_rows`), sorted by their bytes.
+    pub(crate) fn with_joined_version_row(
+        mut self,
+        version_table: &str,
+        migration: &str,
+        applied: bool,
+    ) -> Self {
+        let rows = self
+            .objects
+            .entry(ObjectKey {
+                kind: ObjectKind::VersionRows,
+                name: version_table.to_owned(),
+            })
+            .or_default();
+        let joined = rows.pop_first().unwrap_or_default();
+        let mut versions: BTreeSet<&str> = joined.split(',').filter(|v| !v.is_empty()).collect();
+        if applied {
+            versions.insert(migration);
+        } else {
+            versions.remove(migration);
+        }
+        rows.insert(versions.into_iter().collect::<Vec<_>>().join(","));
+        self
+    }
+
+    /// Records that the version table `table` was just created, empty.
+    pub(crate) fn with_empty_version_table(mut self, table: &str, joined: bool) -> Self {
+        let empty = if joined {
+            BTreeSet::from([String::new()])
+        } else {
+            BTreeSet::new()
+        };
+        self.objects.insert(
+            ObjectKey {
+                kind: ObjectKind::VersionRows,
+                name: table.to_owned(),
+            },
+            empty,
+        );
+        self
+    }
+
     /// The same snapshot without the progress record of `namespace`: the runner's own write.
     pub(crate) fn without_progress_row(mut self, namespace: &str) -> Self {
         self.objects.remove(&ObjectKey {
@@ -425,16 +468,6 @@ impl Snapshot {
         );
     }
 
-    /// Replaces the rows of the version table `table` by what `fresh` holds of them.
-    pub(crate) fn replace_version_rows(&mut self, table: &str, fresh: &Snapshot) {
-        let key = ObjectKey {
-            kind: ObjectKind::VersionRows,
-            name: table.to_owned(),
-        };
-        let rows = fresh.objects.get(&key).cloned().unwrap_or_default();
-        self.objects.insert(key, rows);
-    }
-
     /// The version tables and the progress table the snapshot holds.
     fn row_tables(&self) -> Vec<String> {
         self.tables()
@@ -478,38 +511,21 @@ pub(crate) async fn snapshot_since<C: ConnectionTrait>(
 ///
 /// # Errors
 /// As [`snapshot`].
-///
-/// With `version_table`, the same statement also reads that table's rows.
 pub(crate) async fn snapshot_of<C: ConnectionTrait>(
     db: &C,
     names: &BTreeSet<String>,
-    version_table: Option<&str>,
 ) -> Result<Snapshot, Error> {
-    if names.is_empty() && version_table.is_none() {
+    if names.is_empty() {
         return Ok(Snapshot::default());
     }
     // padded with repeats to a power of two, so that few statement texts are ever prepared
-    // (PostgreSQL plans a prepared statement once it has run a few times); no name at all
-    // reads a name no object has
+    // (PostgreSQL plans a prepared statement once it has run a few times)
     let mut list: Vec<&str> = names.iter().map(String::as_str).collect();
-    let last = list.last().copied().unwrap_or("");
-    list.resize(list.len().max(1).next_power_of_two(), last);
-    let catalog = backend::guard_catalog_of(db.get_database_backend(), &list, version_table);
+    let last = list[list.len() - 1];
+    list.resize(list.len().next_power_of_two(), last);
+    let catalog = backend::guard_catalog_of(db.get_database_backend(), &list);
     let mut snapshot = read_catalog(db, catalog).await?;
-    snapshot.objects.retain(|k, _| {
-        names.contains(&k.name)
-            || (k.kind == ObjectKind::VersionRows && Some(k.name.as_str()) == version_table)
-    });
-    if let Some(table) = version_table {
-        // an empty version table still has (no) rows to compare
-        snapshot
-            .objects
-            .entry(ObjectKey {
-                kind: ObjectKind::VersionRows,
-                name: table.to_owned(),
-            })
-            .or_default();
-    }
+    snapshot.objects.retain(|k, _| names.contains(&k.name));
     Ok(snapshot)
 }
 
@@ -547,14 +563,6 @@ async fn read_catalog<C: ConnectionTrait>(
         }
         if code == "opaque" {
             opaque = true;
-            continue;
-        }
-        if code == "versions" {
-            lines.push((
-                name,
-                Some(ObjectKind::VersionRows),
-                line.unwrap_or_default(),
-            ));
             continue;
         }
         let kind = ObjectKind::from_code(&code);
@@ -778,6 +786,24 @@ mod tests {
                 "other"
             ]
         );
+    }
+
+    #[test]
+    fn joined_version_rows_stay_sorted_by_their_bytes() {
+        let empty = Snapshot::default().with_empty_version_table("seaql_migrations_a", true);
+        let key = key(ObjectKind::VersionRows, "seaql_migrations_a");
+        assert_eq!(empty.lines(&key).unwrap().iter().next().unwrap(), "");
+        let s = empty
+            .with_joined_version_row("seaql_migrations_a", "m2_b", true)
+            .with_joined_version_row("seaql_migrations_a", "m1_a", true)
+            .with_joined_version_row("seaql_migrations_a", "M0", true);
+        let line: Vec<&String> = s.lines(&key).unwrap().iter().collect();
+        assert_eq!(line, ["M0,m1_a,m2_b"]);
+        let s = s
+            .with_joined_version_row("seaql_migrations_a", "m1_a", false)
+            .with_joined_version_row("seaql_migrations_a", "M0", false)
+            .with_joined_version_row("seaql_migrations_a", "m2_b", false);
+        assert_eq!(s.lines(&key).unwrap().iter().next().unwrap(), "");
     }
 
     #[test]
