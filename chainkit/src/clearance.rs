@@ -25,8 +25,8 @@ use std::ops::ControlFlow;
 use sea_orm::DbBackend;
 use sqlparser::ast::{
     AlterTableOperation, AlterTypeOperation, ContextModifier, DropBehavior, Expr, FromTable,
-    ObjectName, ObjectNamePart, ObjectType, Set, Statement, TableFactor, TableObject,
-    TableWithJoins, Visit, Visitor,
+    ObjectName, ObjectNamePart, ObjectType, SequenceOptions, Set, Statement, TableFactor,
+    TableObject, TableWithJoins, Visit, Visitor,
 };
 use sqlparser::dialect::{Dialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect};
 use sqlparser::parser::Parser;
@@ -401,7 +401,19 @@ impl<'a> Clearance<'a> {
                 self.touched.insert(name);
                 Ok(())
             }
-            Statement::CreateSequence { name, .. } => {
+            Statement::CreateSequence {
+                name,
+                temporary,
+                sequence_options,
+                ..
+            } => {
+                // a sequence owned by a column goes with that column's table
+                let owned_by = sequence_options
+                    .iter()
+                    .any(|o| matches!(o, SequenceOptions::OwnedBy(Some(_))));
+                if *temporary || owned_by {
+                    return Err("a temporary sequence, or one owned by a column".to_owned());
+                }
                 let name = self.own(name)?;
                 self.touched.insert(name);
                 Ok(())
@@ -875,6 +887,7 @@ mod tests {
             "CREATE VIEW users_v AS SELECT 1",
             "CREATE TRIGGER t BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION ext_a_f()",
             "CREATE TYPE mood AS ENUM ('a')",
+            "CREATE SEQUENCE ext_a_s OWNED BY users.id",
             "ALTER TYPE ext_a_mood RENAME TO mood",
             "COMMIT",
             "BEGIN",
