@@ -465,7 +465,8 @@ pub(crate) fn guard_catalog_of(backend: DbBackend, names: &[&str]) -> Statement 
             vec!["?"; names.len()].join(", ")
         ),
         // each part filtered on its own name column, compared as `name` so that the catalog's
-        // indexes serve; extensions and write counts left out (never a chain's)
+        // indexes serve; extensions left out (never a chain's), write counts of the version
+        // tables named
         DbBackend::Postgres => {
             let list = (1..=names.len())
                 .map(|i| format!("${i}::name"))
@@ -535,7 +536,7 @@ const POSTGRES_PART_NAMES: [Option<&str>; 14] = [
     Some("t.typname"),
     Some("p.proname"),
     None,
-    None,
+    Some("w.relname"),
     None,
 ];
 

@@ -673,6 +673,14 @@ impl Run<'_> {
     ) -> Result<(), Error> {
         let mut names = std::mem::take(&mut self.dirty);
         names.extend(touched.iter().cloned());
+        if self.backend == DbBackend::Postgres {
+            // with the write counts of the tables whose rows the runner keeps: the end check
+            // then reads those rows only if something else wrote to them since
+            names.insert(chain.version_table().to_owned());
+            if chain.has_checksums() {
+                names.insert(backend::CHECKSUM_TABLE.to_owned());
+            }
+        }
         let fresh = snapshot_of(conn, &names).await?;
         let up = self.direction == Direction::Up;
         let mut schema = self.schema.take().expect("read before the segment");

@@ -466,6 +466,9 @@ impl Snapshot {
                 .into_iter()
                 .filter(|(k, _)| k.kind.is_schema_object() && names.contains(&k.name)),
         );
+        // PostgreSQL: what the transaction has written to the version tables named, so that a
+        // later read knows their rows (which the runner keeps) unchanged since
+        self.writes.extend(fresh.writes);
     }
 
     /// The version tables and the progress table the snapshot holds.

@@ -102,7 +102,7 @@ pub fn count_full_catalog_reads(
         let sql = &info.statement.sql;
         let full = (sql.contains("FROM sqlite_master WHERE name NOT LIKE")
             && !sql.contains("tbl_name IN"))
-            || sql.contains("pg_stat_xact_user_tables")
+            || (sql.contains("pg_stat_xact_user_tables") && !sql.contains("$1::name"))
             || (sql.contains("information_schema.ROUTINES") && !sql.contains("ROUTINE_NAME = ?"));
         if full {
             seen.fetch_add(1, Ordering::SeqCst);

@@ -112,9 +112,9 @@ async fn where_statements_are_not_seen_every_segment_gets_the_full_check() {
     }
 }
 
-/// Creates its own table, then one outside its chain's scope in a root span of the capture's
-/// name (seen by the statement log's listener, but tied to no migration): as if sent on
-/// another connection.
+/// Creates its own table, then one outside its chain's scope and deletes the engine's version
+/// row, in a root span of the capture's name (seen by the statement log's listener, but tied
+/// to no migration): as if sent on another connection.
 struct PastTheLog;
 
 impl MigrationName for PastTheLog {
@@ -129,13 +129,18 @@ impl MigrationTrait for PastTheLog {
         let db = manager.get_connection();
         db.execute_unprepared("CREATE TABLE ext_g_own (id INTEGER PRIMARY KEY)")
             .await?;
-        db.execute_unprepared("CREATE TABLE stray (id INTEGER PRIMARY KEY)")
-            .instrument(tracing::info_span!(
-                target: "chainkit::capture",
-                parent: None,
-                "chainkit_capture"
-            ))
-            .await?;
+        for sql in [
+            "CREATE TABLE stray (id INTEGER PRIMARY KEY)",
+            "DELETE FROM seaql_migrations WHERE version = 'm20260101_000001_users'",
+        ] {
+            db.execute_unprepared(sql)
+                .instrument(tracing::info_span!(
+                    target: "chainkit::capture",
+                    parent: None,
+                    "chainkit_capture"
+                ))
+                .await?;
+        }
         Ok(())
     }
 }
@@ -159,7 +164,14 @@ async fn a_change_no_statement_explains_is_found_at_the_end_of_the_run() {
             panic!("{backend}: {err}");
         };
         let named: Vec<String> = changes.iter().map(ToString::to_string).collect();
-        assert_eq!(named, [r#"table "stray" created"#], "{backend}");
+        assert_eq!(
+            named,
+            [
+                r#"table "stray" created"#,
+                r#"rows of version table "seaql_migrations" changed"#
+            ],
+            "{backend}"
+        );
         let tables = chainkit::testing::table_names(&db).await;
         if backend == Backend::MySql {
             // DDL commits on its own: what ran stays, and the error says so
