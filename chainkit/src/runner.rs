@@ -828,16 +828,21 @@ impl Run<'_> {
         }
         let cleared = clearance.map(|c| c.touched().clone());
         let mut culprit: Option<(&str, Vec<ObjectChange>)> = None;
-        if let Some(touched) = &cleared {
+        let checked = if let Some(touched) = &cleared {
             // nothing outside the chain: read back what it touched
             let kept: Vec<&str> = stack.iter().map(|s| s.1).collect();
-            self.read_back(&group, chain, touched, &kept).await?;
+            self.read_back(&group, chain, touched, &kept).await
         } else {
-            let after = self
-                .checked(&group, chain, &before, &mut stack, &mut culprit, migrations)
-                .await?;
-            self.dirty.clear();
-            self.schema = Some(after);
+            self.checked(&group, chain, &before, &mut stack, &mut culprit, migrations)
+                .await
+                .map(|after| {
+                    self.dirty.clear();
+                    self.schema = Some(after);
+                })
+        };
+        if let Err(e) = checked {
+            group.rollback().await.ok();
+            return Err(e);
         }
         let kept: Vec<&str> = stack.iter().map(|s| s.1).collect();
         group

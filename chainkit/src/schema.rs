@@ -359,13 +359,7 @@ impl Snapshot {
         migration: &str,
         applied: bool,
     ) -> Self {
-        let rows = self
-            .objects
-            .entry(ObjectKey {
-                kind: ObjectKind::VersionRows,
-                name: version_table.to_owned(),
-            })
-            .or_default();
+        let rows = self.version_rows_mut(version_table);
         if applied {
             rows.insert(migration.to_owned());
         } else {
@@ -382,13 +376,7 @@ impl Snapshot {
         migration: &str,
         applied: bool,
     ) -> Self {
-        let rows = self
-            .objects
-            .entry(ObjectKey {
-                kind: ObjectKind::VersionRows,
-                name: version_table.to_owned(),
-            })
-            .or_default();
+        let rows = self.version_rows_mut(version_table);
         let joined = rows.pop_first().unwrap_or_default();
         let mut versions: BTreeSet<&str> = joined.split(',').filter(|v| !v.is_empty()).collect();
         if applied {
@@ -402,19 +390,22 @@ impl Snapshot {
 
     /// Records that the version table `table` was just created, empty.
     pub(crate) fn with_empty_version_table(mut self, table: &str, joined: bool) -> Self {
-        let empty = if joined {
-            BTreeSet::from([String::new()])
-        } else {
-            BTreeSet::new()
-        };
-        self.objects.insert(
-            ObjectKey {
+        let rows = self.version_rows_mut(table);
+        rows.clear();
+        if joined {
+            rows.insert(String::new());
+        }
+        self
+    }
+
+    /// The rows of the version table `table`, made empty where the snapshot has none.
+    fn version_rows_mut(&mut self, table: &str) -> &mut BTreeSet<String> {
+        self.objects
+            .entry(ObjectKey {
                 kind: ObjectKind::VersionRows,
                 name: table.to_owned(),
-            },
-            empty,
-        );
-        self
+            })
+            .or_default()
     }
 
     /// The same snapshot without the progress record of `namespace`: the runner's own write.

@@ -77,14 +77,7 @@ impl Backend {
 pub fn count_statements(
     db: &mut DatabaseConnection,
 ) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = Arc::clone(&count);
-    db.set_metric_callback(move |_| {
-        seen.fetch_add(1, Ordering::SeqCst);
-    });
-    count
+    count_where(db, |_| true)
 }
 
 /// Counts the full reads of the schema catalog `db` sends from now on (the isolation guard's
@@ -94,17 +87,24 @@ pub fn count_statements(
 pub fn count_full_catalog_reads(
     db: &mut DatabaseConnection,
 ) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    count_where(db, |sql| {
+        (sql.contains("FROM sqlite_master WHERE name NOT LIKE") && !sql.contains("tbl_name IN"))
+            || (sql.contains("pg_stat_xact_user_tables") && !sql.contains("$1::name"))
+            || (sql.contains("information_schema.ROUTINES") && !sql.contains("ROUTINE_NAME = ?"))
+    })
+}
+
+/// Counts the statements `db` sends from now on whose text `counts` accepts.
+fn count_where(
+    db: &mut DatabaseConnection,
+    counts: impl Fn(&str) -> bool + Send + Sync + 'static,
+) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let count = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&count);
     db.set_metric_callback(move |info| {
-        let sql = &info.statement.sql;
-        let full = (sql.contains("FROM sqlite_master WHERE name NOT LIKE")
-            && !sql.contains("tbl_name IN"))
-            || (sql.contains("pg_stat_xact_user_tables") && !sql.contains("$1::name"))
-            || (sql.contains("information_schema.ROUTINES") && !sql.contains("ROUTINE_NAME = ?"));
-        if full {
+        if counts(&info.statement.sql) {
             seen.fetch_add(1, Ordering::SeqCst);
         }
     });
