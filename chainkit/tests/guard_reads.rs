@@ -193,3 +193,77 @@ async fn a_change_no_statement_explains_is_found_at_the_end_of_the_run() {
         test_db.drop_database().await;
     }
 }
+
+/// What SeaORM's schema manager sends (its `has_table`, `has_column` and `has_index` reads
+/// included) for a chain's own table.
+struct Managed;
+
+impl MigrationName for Managed {
+    fn name(&self) -> &str {
+        "m20260401_000001_managed"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Managed {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use sea_orm::sea_query::{Alias, ColumnDef, Index, Query, Table};
+        let table = Alias::new("ext_m_items");
+        assert!(!manager.has_table("ext_m_items").await?);
+        manager
+            .create_table(
+                Table::create()
+                    .table(table.clone())
+                    .if_not_exists()
+                    .col(
+                        ColumnDef::new(Alias::new("id"))
+                            .integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(Alias::new("name")).string_len(40).not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx-ext_m_items-name")
+                    .table(table.clone())
+                    .col(Alias::new("name"))
+                    .to_owned(),
+            )
+            .await?;
+        assert!(manager.has_column("ext_m_items", "name").await?);
+        assert!(
+            manager
+                .has_index("ext_m_items", "idx-ext_m_items-name")
+                .await?
+        );
+        let insert = Query::insert()
+            .into_table(table)
+            .columns([Alias::new("name")])
+            .values_panic(["first".into()])
+            .to_owned();
+        manager.get_connection().execute(&insert).await?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn what_seaorms_schema_manager_sends_for_its_own_table_is_cleared() {
+    for test_db in TestDatabase::all().await {
+        let backend = test_db.backend;
+        let mut db = test_db.connect().await;
+        let reads = count_full_catalog_reads(&mut db);
+        let managed = Chain::from_fn("m", "seaql_migrations_m", || {
+            vec![Box::new(Managed) as Box<dyn MigrationTrait>]
+        });
+        let registry = Registry::new(engine(), [managed]).unwrap();
+        chainkit::migrate(&db, &registry).await.unwrap();
+        assert_eq!(reads.load(Ordering::SeqCst), 2, "{backend}");
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}
