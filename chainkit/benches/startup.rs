@@ -18,7 +18,8 @@
 //! - `noop_floor`: one query reading all version tables, the least a startup can do;
 //! - `noop_statements`: how many statements this runner's no-op startup sends.
 //!
-//! Each is the median of several repetitions. Scratch databases are created on the server of
+//! Each is the median of several repetitions; the four fresh installs of a repetition run in an
+//! order that turns with each repetition. Scratch databases are created on the server of
 //! each `--database-url` and dropped afterwards; the URL's own database is never touched.
 
 use std::sync::atomic::{AtomicUsize, Ordering};

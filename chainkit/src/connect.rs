@@ -94,17 +94,7 @@ pub async fn connect_with(
 
 /// Opens the one-connection pool; every statement is logged by sqlx (at debug level, target
 /// `sqlx::query`), where the runner sees what migrations send (see [`crate::clearance`]).
-async fn open(
-    url: &str,
-    timeout: Duration,
-    ddl_lock_timeout: Option<Duration>,
-) -> Result<DatabaseConnection, Error> {
-    open_with_log(url, timeout, ddl_lock_timeout, true).await
-}
-
-/// [`connect_with`], with every statement logged by sqlx (at debug level, target
-/// `sqlx::query`), which is where `migrate plan` captures what migrations send.
-pub(crate) async fn open_logged(
+pub(crate) async fn open(
     url: &str,
     timeout: Duration,
     ddl_lock_timeout: Option<Duration>,

@@ -375,8 +375,7 @@ impl Scratch {
         let timeout = crate::DEFAULT_CONNECT_TIMEOUT;
         let open = |url: String| async move {
             if logged {
-                crate::connect::open_logged(&url, timeout, Some(crate::DEFAULT_DDL_LOCK_TIMEOUT))
-                    .await
+                crate::connect::open(&url, timeout, Some(crate::DEFAULT_DDL_LOCK_TIMEOUT)).await
             } else {
                 crate::connect(&url, timeout).await
             }

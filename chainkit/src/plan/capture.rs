@@ -62,7 +62,7 @@ fn with_buffers<R>(f: impl FnOnce(&mut HashMap<u64, Record>) -> R) -> R {
 }
 
 /// Runs `work`, returning its output and the statements sent while it ran (on connections
-/// opened with statement logging, see [`crate::connect::open_logged`]).
+/// opened by [`crate::connect`], which log every statement).
 pub(crate) async fn capture<F: Future>(work: F) -> (F::Output, Record) {
     let id = NEXT.fetch_add(1, Ordering::Relaxed);
     with_buffers(|b| b.insert(id, Record::default()));

@@ -247,7 +247,7 @@ pub async fn connect_for_plan(
     timeout: std::time::Duration,
     ddl_lock_timeout: Option<std::time::Duration>,
 ) -> Result<DatabaseConnection, Error> {
-    let mut db = crate::connect::open_logged(url, timeout, ddl_lock_timeout).await?;
+    let mut db = crate::connect::open(url, timeout, ddl_lock_timeout).await?;
     capture::render_values_on(&mut db);
     Ok(db)
 }
