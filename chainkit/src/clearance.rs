@@ -374,9 +374,7 @@ impl<'a> Clearance<'a> {
                     .table_name
                     .as_ref()
                     .ok_or("DROP TRIGGER without its table")?;
-                let table = self.own(table)?;
-                self.touched.insert(table);
-                Ok(())
+                self.touch(table).map(|_| ())
             }
             Statement::CreateView(create) => {
                 let name = self.own(&create.name)?;
@@ -385,24 +383,14 @@ impl<'a> Clearance<'a> {
                 self.touched.insert(name);
                 Ok(())
             }
-            Statement::CreateType { name, .. } => {
-                let name = self.own(name)?;
-                self.touched.insert(name);
-                Ok(())
-            }
+            Statement::CreateType { name, .. } => self.touch(name).map(|_| ()),
             Statement::AlterType(alter) => {
                 if matches!(alter.operation, AlterTypeOperation::Rename(_)) {
                     return Err("a renamed type".to_owned());
                 }
-                let name = self.own(&alter.name)?;
-                self.touched.insert(name);
-                Ok(())
+                self.touch(&alter.name).map(|_| ())
             }
-            Statement::CreateDomain(create) => {
-                let name = self.own(&create.name)?;
-                self.touched.insert(name);
-                Ok(())
-            }
+            Statement::CreateDomain(create) => self.touch(&create.name).map(|_| ()),
             Statement::CreateSequence {
                 name,
                 temporary,
@@ -416,23 +404,19 @@ impl<'a> Clearance<'a> {
                 if *temporary || owned_by {
                     return Err("a temporary sequence, or one owned by a column".to_owned());
                 }
-                let name = self.own(name)?;
-                self.touched.insert(name);
-                Ok(())
+                self.touch(name).map(|_| ())
             }
             Statement::CreateFunction(create) => {
                 if create.temporary {
                     return Err("a temporary function".to_owned());
                 }
-                let name = self.own(&create.name)?;
-                self.functions.insert(name.clone());
-                self.touched.insert(name);
+                let name = self.touch(&create.name)?;
+                self.functions.insert(name);
                 Ok(())
             }
             Statement::CreateProcedure { name, .. } => {
-                let name = self.own(name)?;
-                self.functions.insert(name.clone());
-                self.touched.insert(name);
+                let name = self.touch(name)?;
+                self.functions.insert(name);
                 Ok(())
             }
             Statement::CreateTrigger(create) => {
@@ -496,6 +480,13 @@ impl<'a> Clearance<'a> {
         {
             return Err(format!("the name {name}"));
         }
+        Ok(stored)
+    }
+
+    /// The stored name, when the chain owns it, counted as touched.
+    fn touch(&mut self, name: &ObjectName) -> Result<String, String> {
+        let stored = self.own(name)?;
+        self.touched.insert(stored.clone());
         Ok(stored)
     }
 

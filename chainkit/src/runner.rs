@@ -593,13 +593,13 @@ impl Run<'_> {
         if self.dirty.is_empty() || self.dirty_owner == namespace {
             return Ok(());
         }
-        let dirty = std::mem::take(&mut self.dirty);
         let (open, db) = (&self.open, self.db);
-        let fresh = on!(open, db, |c| snapshot_of(c, &dirty).await)?;
-        if let Some(schema) = &mut self.schema {
-            schema.replace_named(&dirty, fresh);
-        }
-        Ok(())
+        on!(open, db, |c| read_dirty(
+            c,
+            &mut self.dirty,
+            &mut self.schema
+        )
+        .await)
     }
 
     /// Compares the schema the run keeps, where cleared migrations changed it, with a full
@@ -610,13 +610,7 @@ impl Run<'_> {
         if !std::mem::take(&mut self.unverified) {
             return Ok(());
         }
-        if !self.dirty.is_empty() {
-            let dirty = std::mem::take(&mut self.dirty);
-            let fresh = snapshot_of(conn, &dirty).await?;
-            if let Some(schema) = &mut self.schema {
-                schema.replace_named(&dirty, fresh);
-            }
-        }
+        read_dirty(conn, &mut self.dirty, &mut self.schema).await?;
         let Some(kept) = self.schema.take() else {
             // a failure to write the runner's own rows left nothing to compare with; the run
             // ends with that error
@@ -1058,6 +1052,20 @@ async fn guard_snapshot_since<C: ConnectionTrait>(
     } else {
         Ok(Snapshot::default())
     }
+}
+
+/// Reads back the names in `dirty` (emptied) into `schema`.
+async fn read_dirty<C: ConnectionTrait>(
+    conn: &C,
+    dirty: &mut std::collections::BTreeSet<String>,
+    schema: &mut Option<Snapshot>,
+) -> Result<(), Error> {
+    let dirty = std::mem::take(dirty);
+    let fresh = snapshot_of(conn, &dirty).await?;
+    if let Some(schema) = schema {
+        schema.replace_named(&dirty, fresh);
+    }
+    Ok(())
 }
 
 /// Awaits `work` (a migration of `chain` named `name`), capturing the statements it sends
