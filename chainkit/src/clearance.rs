@@ -197,6 +197,9 @@ pub(crate) struct Clearance<'a> {
     functions: BTreeSet<String>,
     /// Whether these statements created a view.
     views: bool,
+    /// Whether a statement created or altered a type since
+    /// [`Clearance::take_altered_types`].
+    altered_types: bool,
 }
 
 impl<'a> Clearance<'a> {
@@ -210,7 +213,14 @@ impl<'a> Clearance<'a> {
             indexes: BTreeMap::new(),
             functions: BTreeSet::new(),
             views: false,
+            altered_types: false,
         }
+    }
+
+    /// Whether a cleared statement created or altered a type (an enum type may have come or
+    /// gained a label) since the last call.
+    pub(crate) fn take_altered_types(&mut self) -> bool {
+        std::mem::take(&mut self.altered_types)
     }
 
     /// The names whose objects the cleared statements may have changed.
@@ -383,11 +393,16 @@ impl<'a> Clearance<'a> {
                 self.touched.insert(name);
                 Ok(())
             }
-            Statement::CreateType { name, .. } => self.touch(name).map(|_| ()),
+            Statement::CreateType { name, .. } => {
+                // its labels count from here: a value added later must be committed first
+                self.altered_types = true;
+                self.touch(name).map(|_| ())
+            }
             Statement::AlterType(alter) => {
                 if matches!(alter.operation, AlterTypeOperation::Rename(_)) {
                     return Err("a renamed type".to_owned());
                 }
+                self.altered_types = true;
                 self.touch(&alter.name).map(|_| ())
             }
             Statement::CreateDomain(create) => self.touch(&create.name).map(|_| ()),

@@ -17,7 +17,9 @@
 //! PostgreSQL after a migration that changed the labels of an enum type that existed before it
 //! (a value added with `ALTER TYPE … ADD VALUE` cannot be used before it is committed; the
 //! statement writing the version row reads every enum type's label count, so this costs no
-//! extra round trip, and creating a type forces no commit). Segments are also cut every
+//! extra round trip, and creating a type forces no commit). That read is left out after a
+//! migration whose statements were all cleared and none created or altered a type: planning
+//! it costs about a millisecond in a transaction that created many tables. Segments are also cut every
 //! [`SEGMENT_LIMIT`] migrations, to keep the nesting shallow.
 //!
 //! A migration that runs outside a transaction (its own choice, or any migration on MySQL,
@@ -414,6 +416,7 @@ async fn execute(
         unverified: false,
         dirty: std::collections::BTreeSet::new(),
         dirty_owner: String::new(),
+        progress: None,
     };
     let result = async {
         let mut create: Vec<&str> = create.to_vec();
@@ -447,6 +450,7 @@ async fn execute(
                     i += 1;
                 }
             }
+            run.clear_progress().await?;
         }
         Ok::<(), Error>(())
     }
@@ -523,6 +527,8 @@ struct Run<'d> {
     dirty: std::collections::BTreeSet<String>,
     /// The chain whose names `dirty` holds.
     dirty_owner: String,
+    /// The chain whose progress record of a finished migration is still to be cleared.
+    progress: Option<String>,
 }
 
 impl Run<'_> {
@@ -536,6 +542,25 @@ impl Run<'_> {
                     .map_err(Error::db("beginning a transaction"))?,
             );
         }
+        Ok(())
+    }
+
+    /// Clears the progress record a chain's finished migrations left (see
+    /// [`Run::step_outside`]).
+    async fn clear_progress(&mut self) -> Result<(), Error> {
+        let Some(namespace) = self.progress.take() else {
+            return Ok(());
+        };
+        self.db
+            .execute(&backend::delete_progress(&namespace))
+            .await
+            .map_err(Error::db(format!(
+                "clearing the progress record of namespace {namespace:?}"
+            )))?;
+        self.schema = self
+            .schema
+            .take()
+            .map(|s| s.without_progress_row(&namespace));
         Ok(())
     }
 
@@ -793,7 +818,11 @@ impl Run<'_> {
             ran += 1;
             let work = run_migration(&group, self.db, self.direction, migration.as_ref());
             let outcome = match seen(work, &mut clearance, chain, name).await {
-                Ok(()) => record(&group, self.direction, chain, name).await,
+                Ok(()) => {
+                    // cleared statements say whether an enum type may have come or gained labels
+                    let labels = clearance.as_mut().is_none_or(Clearance::take_altered_types);
+                    record(&group, self.direction, chain, name, labels).await
+                }
                 Err(cause) => Err(cause),
             };
             match outcome {
@@ -996,23 +1025,31 @@ impl Run<'_> {
                 after
             }
         };
-        record(db, self.direction, chain, name)
+        record(db, self.direction, chain, name, false)
             .await
             .map_err(|e| self.failed(chain, name, e, false))?;
-        db.execute(&backend::delete_progress(chain.namespace()))
-            .await
-            .map_err(|e| self.failed(chain, name, Cause::Db(e), false))?;
+        // MySQL: the record stays until the chain's last migration (the next one's replaces
+        // it; once finished it no longer counts as interrupted): a statement, and a commit
+        // flushed to disk, less per migration
+        let transactional = backend::transactional_ddl(self.backend);
+        if transactional {
+            db.execute(&backend::delete_progress(chain.namespace()))
+                .await
+                .map_err(|e| self.failed(chain, name, Cause::Db(e), false))?;
+        } else {
+            self.progress = Some(chain.namespace().to_owned());
+        }
         // the runner's own writes, which the snapshot was read before; where DDL is
         // transactional the snapshot holds version rows joined (see `backend::read_all_rows`),
         // and such a migration is rare: read it again there
         let checksum = chain.checksum_to_record(name);
-        let keep = !backend::transactional_ddl(self.backend) && guarded();
+        let keep = !transactional && guarded();
         self.unverified |= keep && cleared.is_some();
         self.schema = keep.then(|| {
             let up = self.direction == Direction::Up;
             let after = after
                 .with_version_row(chain.version_table(), name, up)
-                .without_progress_row(chain.namespace());
+                .with_progress_row(chain.namespace(), name, direction);
             match checksum {
                 Some(sum) => after.with_checksum_row(chain.namespace(), name, sum.filter(|_| up)),
                 None => after,
@@ -1175,7 +1212,7 @@ pub(crate) async fn record_applied<C: ConnectionTrait>(
     chain: &Chain,
     migration: &str,
 ) -> Result<(), DbErr> {
-    match record(conn, Direction::Up, chain, migration).await {
+    match record(conn, Direction::Up, chain, migration, false).await {
         Ok(_) => Ok(()),
         Err(Cause::Db(e) | Cause::TimedOut(e, _) | Cause::Waited(e, _)) => Err(e),
         Err(Cause::Panic(message)) => Err(DbErr::Custom(message)),
@@ -1186,12 +1223,14 @@ pub(crate) async fn record_applied<C: ConnectionTrait>(
 type EnumLabels = std::collections::BTreeMap<String, i64>;
 
 /// Records in the chain's version table that `migration` was applied or rolled back. On
-/// PostgreSQL the same statement returns the number of labels of each enum type.
+/// PostgreSQL with `labels`, the same statement returns the number of labels of each enum
+/// type.
 async fn record<C: ConnectionTrait>(
     conn: &C,
     direction: Direction,
     chain: &Chain,
     migration: &str,
+    labels: bool,
 ) -> Result<Option<EnumLabels>, Cause> {
     let checksum = chain.checksum_to_record(migration);
     let mut statements = backend::record_version(
@@ -1202,10 +1241,11 @@ async fn record<C: ConnectionTrait>(
         checksum
             .as_ref()
             .map(|sum| (chain.namespace(), sum.as_deref())),
+        labels,
     )
     .into_iter();
     let first = statements.next().expect("the version row's statement");
-    let labels = if conn.get_database_backend() == DbBackend::Postgres {
+    let labels = if labels && conn.get_database_backend() == DbBackend::Postgres {
         let row = conn.query_one_raw(first).await.map_err(Cause::Db)?;
         let text = row.and_then(|r| r.try_get::<Option<String>>("", "labels").ok().flatten());
         Some(backend::parse_enum_labels(text.as_deref()))

@@ -108,7 +108,10 @@ pub(crate) struct Recorded {
     pub table_exists: bool,
     /// version → applied_at
     pub applied: BTreeMap<String, i64>,
-    /// A migration that started outside a transaction and never finished.
+    /// A migration that started outside a transaction and never finished. A record whose
+    /// migration finished (applied, for `up`; no longer applied, for `down`) is left over from
+    /// a run that stopped before clearing it (on MySQL the runner clears a chain's record once
+    /// per chain, not after each migration): not interrupted.
     pub interrupted: Option<Interrupted>,
     /// version → (checksum, applied_at), from the checksum table.
     pub checksums: BTreeMap<String, (String, i64)>,
@@ -291,6 +294,16 @@ fn fill(
                     .checksums
                     .insert(row.version, (sum.to_owned(), row.at));
             }
+        }
+    }
+    for r in recorded.iter_mut() {
+        if r.interrupted
+            .as_ref()
+            .is_some_and(|i| (i.direction == "up") == r.applied.contains_key(&i.migration))
+        {
+            // the migration finished (its version row says so): the record of a run that
+            // ended before clearing it
+            r.interrupted = None;
         }
     }
 }
@@ -513,6 +526,42 @@ pub async fn status<C: ConnectionTrait>(db: &C, chains: &[&Chain]) -> Result<Sta
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_progress_record_counts_only_while_its_migration_is_unfinished() {
+        let progress = |version: &str, direction: &str| VersionRow {
+            chain: None,
+            namespace: Some("a".into()),
+            version: version.into(),
+            at: 7,
+            kind: Some(direction.into()),
+        };
+        let applied = || VersionRow {
+            chain: Some(0),
+            namespace: None,
+            version: "m1".into(),
+            at: 1,
+            kind: None,
+        };
+        let index = BTreeMap::from([("a", 0)]);
+        let tables = [("a", "seaql_migrations_a")];
+        let interrupted = |rows: Vec<VersionRow>| {
+            let mut recorded = vec![Recorded::default()];
+            fill(&mut recorded, &index, &tables, rows);
+            recorded[0]
+                .interrupted
+                .as_ref()
+                .map(|i| i.migration.clone())
+        };
+        // up: unfinished while not recorded; down: while still recorded
+        assert_eq!(interrupted(vec![progress("m2", "up")]), Some("m2".into()));
+        assert_eq!(interrupted(vec![progress("m1", "up"), applied()]), None);
+        assert_eq!(
+            interrupted(vec![progress("m1", "down"), applied()]),
+            Some("m1".into())
+        );
+        assert_eq!(interrupted(vec![progress("m1", "down")]), None);
+    }
 
     #[test]
     fn table_names_imply_a_namespace_only_when_it_is_valid() {

@@ -90,7 +90,7 @@ pub fn count_full_catalog_reads(
     count_where(db, |sql| {
         (sql.contains("FROM sqlite_master WHERE name NOT LIKE") && !sql.contains("tbl_name IN"))
             || (sql.contains("pg_stat_xact_user_tables") && !sql.contains("$1::name"))
-            || (sql.contains("information_schema.ROUTINES") && !sql.contains("ROUTINE_NAME = ?"))
+            || (sql.contains("information_schema.ROUTINES") && !sql.contains("ROUTINE_NAME IN ("))
     })
 }
 

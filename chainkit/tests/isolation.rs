@@ -317,12 +317,26 @@ async fn assert_refused(registry: Registry, ns: &str, table: &str, how: &str) {
                 let t = &c.object.name;
                 t != first && *t != own_version_table && t != "seaql_migrations"
             });
-            assert_eq!(left_behind.as_ref(), Some(&expected_left), "{backend}");
+            // the chain's progress record says which migration it is: created by this run,
+            // or altered from the record of the chain's migration before it
+            let is_record = |c: &chainkit::ObjectChange| {
+                c.object.kind == ObjectKind::ProgressRow && c.object.name == ns
+            };
+            let left = left_behind.clone().unwrap_or_default();
+            assert!(left.iter().any(is_record), "{backend}: {left:?}");
+            assert!(expected_left.iter().any(is_record), "{backend}");
+            let others = |list: &[chainkit::ObjectChange]| {
+                list.iter()
+                    .filter(|c| !is_record(c))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(others(&left), others(&expected_left), "{backend}");
             assert!(
                 message.contains("could not be rolled back and left behind: "),
                 "{message}"
             );
-            for change in &expected_left {
+            for change in &left {
                 assert!(message.contains(&change.to_string()), "{message}");
             }
         } else {

@@ -466,10 +466,11 @@ async fn fresh_refuses_before_dropping_anything_when_a_migration_did_not_finish(
         let both = both();
         chainkit::migrate(&db, &both.registry).await.unwrap();
         let before = snapshot(&db).await;
+        // its rollback began and did not finish (its version row is still there)
         exec(
             &db,
             "INSERT INTO seaql_migrations_in_progress (namespace, version, direction, started_at) \
-             VALUES ('rw', 'm20260301_000008_outside_transactions', 'up', 0)",
+             VALUES ('rw', 'm20260301_000008_outside_transactions', 'down', 0)",
         )
         .await;
         for command in ["fresh", "reset", "refresh"] {
