@@ -408,7 +408,6 @@ impl Snapshot {
             .or_default()
     }
 
-    /// The same snapshot without the progress record of `namespace`: the runner's own write.
     /// The same snapshot with the progress row of `namespace` saying `migration` runs in
     /// `direction`: the runner's own write.
     pub(crate) fn with_progress_row(
@@ -427,6 +426,7 @@ impl Snapshot {
         self
     }
 
+    /// The same snapshot without the progress record of `namespace`: the runner's own write.
     pub(crate) fn without_progress_row(mut self, namespace: &str) -> Self {
         self.objects.remove(&ObjectKey {
             kind: ObjectKind::ProgressRow,
