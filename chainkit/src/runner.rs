@@ -19,8 +19,8 @@
 //! statement writing the version row reads every enum type's label count, so this costs no
 //! extra round trip, and creating a type forces no commit). That read is left out after a
 //! migration whose statements were all cleared and none created or altered a type: planning
-//! it costs about a millisecond in a transaction that created many tables. Segments are also cut every
-//! [`SEGMENT_LIMIT`] migrations, to keep the nesting shallow.
+//! it costs about a millisecond in a transaction that created many tables. Segments are also
+//! cut every [`SEGMENT_LIMIT`] migrations, to keep the nesting shallow.
 //!
 //! A migration that runs outside a transaction (its own choice, or any migration on MySQL,
 //! whose DDL commits implicitly) is recorded in the progress table while it runs and guarded
