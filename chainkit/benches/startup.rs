@@ -18,9 +18,11 @@
 //! - `noop_floor`: one query reading all version tables, the least a startup can do;
 //! - `noop_statements`: how many statements this runner's no-op startup sends.
 //!
-//! Each is the median of several repetitions; the four fresh installs of a repetition run in an
-//! order that turns with each repetition. Scratch databases are created on the server of
-//! each `--database-url` and dropped afterwards; the URL's own database is never touched.
+//! Each is the median of several repetitions (`--json` also gives every sample, in the order
+//! they ran); the four fresh installs of a repetition run in an order that turns with each
+//! repetition. Scratch databases are created on the server of each `--database-url` before a
+//! repetition's installs and dropped after them (a drop slows the file system for a while, so
+//! none falls between two installs); the URL's own database is never touched.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -48,8 +50,9 @@ struct Args {
     /// Repetitions of each no-op measurement
     #[arg(long, default_value_t = 7)]
     reps: usize,
-    /// Repetitions of each fresh measurement
-    #[arg(long, default_value_t = 3)]
+    /// Repetitions of each fresh measurement (a multiple of 4 gives each of the four installs
+    /// every place in the order equally often)
+    #[arg(long, default_value_t = 4)]
     fresh_reps: usize,
     /// Print one JSON object per backend and line instead of a table
     #[arg(long)]
@@ -192,23 +195,38 @@ async fn floor(db: &DatabaseConnection, chains: usize) {
         .expect("reading the version tables");
 }
 
-fn median(mut samples: Vec<Duration>) -> f64 {
-    samples.sort();
-    let mid = samples[samples.len() / 2];
-    mid.as_secs_f64() * 1000.0
+/// The times of one measurement's repetitions, in milliseconds, in the order they ran.
+#[derive(Debug)]
+struct Samples(Vec<f64>);
+
+impl Samples {
+    fn of(samples: Vec<Duration>) -> Self {
+        Self(samples.iter().map(|d| d.as_secs_f64() * 1000.0).collect())
+    }
+
+    fn median(&self) -> f64 {
+        let mut sorted = self.0.clone();
+        sorted.sort_by(f64::total_cmp);
+        let mid = sorted.len() / 2;
+        if sorted.len().is_multiple_of(2) {
+            (sorted[mid - 1] + sorted[mid]) / 2.0
+        } else {
+            sorted[mid]
+        }
+    }
 }
 
 #[derive(Debug)]
 struct Result {
     backend: Backend,
-    fresh_ms: f64,
-    fresh_unguarded_ms: f64,
-    fresh_plain_ms: f64,
-    fresh_plain_default_ms: f64,
-    noop_plain_default_ms: f64,
-    noop_ms: f64,
-    noop_plain_ms: f64,
-    noop_floor_ms: f64,
+    fresh: Samples,
+    fresh_unguarded: Samples,
+    fresh_plain: Samples,
+    fresh_plain_default: Samples,
+    noop_plain_default: Samples,
+    noop: Samples,
+    noop_plain: Samples,
+    noop_floor: Samples,
     noop_statements: usize,
 }
 
@@ -225,62 +243,48 @@ async fn measure(args: &Args, backend: Backend, server: Option<&str>) -> Result 
     let (mut noop, mut noop_plain, mut noop_floor) = (Vec::new(), Vec::new(), Vec::new());
     let mut statements = 0;
     for rep in 0..args.fresh_reps {
-        // the four fresh installs in an order that turns with each repetition: the first after
-        // a repetition's scratch databases are dropped runs while the server catches up
-        let (mut ours_kept, mut plain_kept) = (None, None);
+        // every scratch database of a repetition made before, and dropped after, its four fresh
+        // installs: dropping a database frees its files, which slows the file system for a
+        // while after (most of a fresh install is creating files), so no install may follow
+        // another's drop. The four run in an order that turns with each repetition.
+        let (ours_db, ours) = scratch(backend, server).await;
+        let (plain_db, plain) = scratch(backend, server).await;
+        let (bare_db, bare) = scratch(backend, server).await;
+        let (default_db, first) = scratch(backend, server).await;
+        first.close().await.ok();
+        let pool = sea_orm::Database::connect(&default_db.url)
+            .await
+            .expect("connecting with the default options");
+        settle(&ours).await;
         for turn in 0..4 {
             match (rep + turn) % 4 {
                 0 => {
-                    let (ours_db, ours) = scratch(backend, server).await;
                     let started = Instant::now();
                     chainkit::migrate(&ours, &registry)
                         .await
                         .unwrap_or_else(|e| panic!("{e}"));
                     fresh.push(started.elapsed());
-                    ours_kept = Some((ours_db, ours));
                 }
                 1 => {
-                    let (plain_db, plain) = scratch(backend, server).await;
                     let started = Instant::now();
                     plain_loop(&plain, args.chains).await;
                     fresh_plain.push(started.elapsed());
-                    plain_kept = Some((plain_db, plain));
                 }
                 2 => {
-                    let (bare_db, bare) = scratch(backend, server).await;
                     chainkit::testing::set_guard_for_benchmarks(false);
                     let started = Instant::now();
                     let result = chainkit::migrate(&bare, &registry).await;
                     unguarded.push(started.elapsed());
                     chainkit::testing::set_guard_for_benchmarks(true);
                     result.unwrap_or_else(|e| panic!("{e}"));
-                    bare.close().await.ok();
-                    bare_db.drop_database().await;
                 }
                 _ => {
-                    let (default_db, first) = scratch(backend, server).await;
-                    first.close().await.ok();
-                    let pool = sea_orm::Database::connect(&default_db.url)
-                        .await
-                        .expect("connecting with the default options");
                     let started = Instant::now();
                     plain_loop(&pool, args.chains).await;
                     fresh_default.push(started.elapsed());
-                    if rep == 0 {
-                        for _ in 0..args.reps {
-                            let started = Instant::now();
-                            plain_loop(&pool, args.chains).await;
-                            noop_default.push(started.elapsed());
-                        }
-                    }
-                    pool.close().await.ok();
-                    default_db.drop_database().await;
                 }
             }
         }
-        let (ours_db, ours) = ours_kept.expect("measured");
-        let (plain_db, plain) = plain_kept.expect("measured");
-
         if rep == 0 {
             for _ in 0..args.reps {
                 let started = Instant::now();
@@ -291,6 +295,10 @@ async fn measure(args: &Args, backend: Backend, server: Option<&str>) -> Result 
                 let started = Instant::now();
                 plain_loop(&plain, args.chains).await;
                 noop_plain.push(started.elapsed());
+
+                let started = Instant::now();
+                plain_loop(&pool, args.chains).await;
+                noop_default.push(started.elapsed());
 
                 let started = Instant::now();
                 floor(&ours, args.chains).await;
@@ -304,23 +312,43 @@ async fn measure(args: &Args, backend: Backend, server: Option<&str>) -> Result 
             statements = count.load(Ordering::SeqCst);
             counted.close().await.ok();
         }
-        ours.close().await.ok();
-        plain.close().await.ok();
-        ours_db.drop_database().await;
-        plain_db.drop_database().await;
+        for (db, conn) in [
+            (ours_db, ours),
+            (plain_db, plain),
+            (bare_db, bare),
+            (default_db, pool),
+        ] {
+            conn.close().await.ok();
+            db.drop_database().await;
+        }
     }
     Result {
         backend,
-        fresh_ms: median(fresh),
-        fresh_unguarded_ms: median(unguarded),
-        fresh_plain_ms: median(fresh_plain),
-        fresh_plain_default_ms: median(fresh_default),
-        noop_plain_default_ms: median(noop_default),
-        noop_ms: median(noop),
-        noop_plain_ms: median(noop_plain),
-        noop_floor_ms: median(noop_floor),
+        fresh: Samples::of(fresh),
+        fresh_unguarded: Samples::of(unguarded),
+        fresh_plain: Samples::of(fresh_plain),
+        fresh_plain_default: Samples::of(fresh_default),
+        noop_plain_default: Samples::of(noop_default),
+        noop: Samples::of(noop),
+        noop_plain: Samples::of(noop_plain),
+        noop_floor: Samples::of(noop_floor),
         noop_statements: statements,
     }
+}
+
+/// Waits, before a repetition's first install, for the server to be done with what came
+/// before: the files the last repetition's drops freed, which its file system catches up with
+/// in the background, and on PostgreSQL what creating the scratch databases wrote (flushed by
+/// a checkpoint, where the user may run one). An SQLite file is removed at once.
+async fn settle(db: &DatabaseConnection) {
+    match db.get_database_backend() {
+        sea_orm::DbBackend::Sqlite => return,
+        sea_orm::DbBackend::Postgres => {
+            db.execute_unprepared("CHECKPOINT").await.ok();
+        }
+        _ => {}
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -375,33 +403,53 @@ async fn main() {
                     "backend": r.backend.to_string(),
                     "chains": args.chains,
                     "migrations": args.migrations,
-                    "fresh_ms": r.fresh_ms,
-                    "fresh_unguarded_ms": r.fresh_unguarded_ms,
-                    "fresh_plain_ms": r.fresh_plain_ms,
-                    "fresh_plain_default_ms": r.fresh_plain_default_ms,
-                    "noop_plain_default_ms": r.noop_plain_default_ms,
-                    "noop_ms": r.noop_ms,
-                    "noop_plain_ms": r.noop_plain_ms,
-                    "noop_floor_ms": r.noop_floor_ms,
+                    "fresh_ms": r.fresh.median(),
+                    "fresh_unguarded_ms": r.fresh_unguarded.median(),
+                    "fresh_plain_ms": r.fresh_plain.median(),
+                    "fresh_plain_default_ms": r.fresh_plain_default.median(),
+                    "noop_plain_default_ms": r.noop_plain_default.median(),
+                    "noop_ms": r.noop.median(),
+                    "noop_plain_ms": r.noop_plain.median(),
+                    "noop_floor_ms": r.noop_floor.median(),
                     "noop_statements": r.noop_statements,
+                    "samples_ms": {
+                        "fresh": r.fresh.0,
+                        "fresh_unguarded": r.fresh_unguarded.0,
+                        "fresh_plain": r.fresh_plain.0,
+                        "fresh_plain_default": r.fresh_plain_default.0,
+                        "noop": r.noop.0,
+                        "noop_plain": r.noop_plain.0,
+                        "noop_plain_default": r.noop_plain_default.0,
+                        "noop_floor": r.noop_floor.0,
+                    },
                 })
             );
         } else {
             // speed-ups against the faster of the two plain figures
+            let (fresh, plain, default) = (
+                r.fresh.median(),
+                r.fresh_plain.median(),
+                r.fresh_plain_default.median(),
+            );
+            let (noop, noop_plain, noop_default) = (
+                r.noop.median(),
+                r.noop_plain.median(),
+                r.noop_plain_default.median(),
+            );
             println!(
                 "{:9} {:>9.1} {:>9.1} {:>11.1} {:>13.1} {:>6.1}x {:>8.2} {:>10.1} {:>12.1} {:>8.1}x {:>9.2} {:>8.2}x {:>11}",
                 r.backend.to_string(),
-                r.fresh_ms,
-                r.fresh_unguarded_ms,
-                r.fresh_plain_ms,
-                r.fresh_plain_default_ms,
-                r.fresh_plain_ms.min(r.fresh_plain_default_ms) / r.fresh_ms,
-                r.noop_ms,
-                r.noop_plain_ms,
-                r.noop_plain_default_ms,
-                r.noop_plain_ms.min(r.noop_plain_default_ms) / r.noop_ms,
-                r.noop_floor_ms,
-                r.noop_ms / r.noop_floor_ms,
+                fresh,
+                r.fresh_unguarded.median(),
+                plain,
+                default,
+                plain.min(default) / fresh,
+                noop,
+                noop_plain,
+                noop_default,
+                noop_plain.min(noop_default) / noop,
+                r.noop_floor.median(),
+                noop / r.noop_floor.median(),
                 r.noop_statements
             );
         }

@@ -921,6 +921,47 @@ pub(crate) fn enum_types_in_use(backend: DbBackend) -> Option<Statement> {
     }
 }
 
+/// The text of a MySQL statement with its values written in as literals, for several
+/// statements sent in one round trip (a prepared statement holds one). `None` when a value is
+/// not a number or a string of letters, digits, `_`, `-`, `.`, `:` and spaces: no other
+/// character needs no quoting under every `sql_mode` (a backslash escapes, or does not, with
+/// `NO_BACKSLASH_ESCAPES`), so the caller sends such a statement prepared instead.
+pub(crate) fn inline_mysql(stmt: &Statement) -> Option<String> {
+    use sea_orm::sea_query::Value;
+    let values = stmt.values.as_ref().map_or(&[][..], |v| v.0.as_slice());
+    let mut values = values.iter();
+    let mut out = String::with_capacity(stmt.sql.len() + 64);
+    let mut quote: Option<char> = None;
+    for c in stmt.sql.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '`' | '\'' | '"') => quote = Some(c),
+            (None, '?') => {
+                let literal = match values.next()? {
+                    Value::BigInt(Some(n)) => n.to_string(),
+                    Value::Int(Some(n)) => n.to_string(),
+                    Value::BigUnsigned(Some(n)) => n.to_string(),
+                    Value::String(Some(text))
+                        if text
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "_-.: ".contains(c)) =>
+                    {
+                        format!("'{text}'")
+                    }
+                    _ => return None,
+                };
+                out.push_str(&literal);
+                continue;
+            }
+            (None, _) => {}
+        }
+        out.push(c);
+    }
+    // every value used, and no quote left open
+    (values.next().is_none() && quote.is_none()).then_some(out)
+}
+
 /// Quotes an identifier for `backend`.
 pub(crate) fn quote(backend: DbBackend, name: &str) -> String {
     match backend {
@@ -1065,6 +1106,54 @@ pub(crate) fn now_unix() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_values_are_written_into_a_mysql_statements_text() {
+        let b = DbBackend::MySql;
+        let insert = b.build(&insert_version(
+            "seaql_migrations_a",
+            "m20260101_000001_x",
+            7,
+        ));
+        assert_eq!(
+            inline_mysql(&insert).as_deref(),
+            Some(
+                "INSERT INTO `seaql_migrations_a` (`version`, `applied_at`) \
+                 VALUES ('m20260101_000001_x', 7)"
+            )
+        );
+        let upsert = b.build(&insert_progress("a", "m20260101_000002_y", "up"));
+        let text = inline_mysql(&upsert).expect("plain values");
+        assert!(
+            text.contains("VALUES ('a', 'm20260101_000002_y', 'up', "),
+            "{text}"
+        );
+        assert!(!text.contains('?'), "{text}");
+        // a question mark in a quoted name is not a placeholder
+        let odd = Statement::from_sql_and_values(b, "DELETE FROM `t?` WHERE v = ?", ["m".into()]);
+        assert_eq!(
+            inline_mysql(&odd).as_deref(),
+            Some("DELETE FROM `t?` WHERE v = 'm'")
+        );
+        // what a careless or hostile migration name may hold is never written in
+        for name in [
+            "m1'; DROP TABLE users; --",
+            "m1\\",
+            "m1\"",
+            "m1`",
+            "m1\n",
+            "m1\u{0}",
+            "m\u{e9}",
+        ] {
+            let stmt = b.build(&insert_version("seaql_migrations_a", name, 7));
+            assert_eq!(inline_mysql(&stmt), None, "{name:?}");
+        }
+        // values and placeholders must match
+        let short = Statement::from_sql_and_values(b, "SELECT ?, ?", [1i64.into()]);
+        assert_eq!(inline_mysql(&short), None);
+        let long = Statement::from_sql_and_values(b, "SELECT ?", [1i64.into(), 2i64.into()]);
+        assert_eq!(inline_mysql(&long), None);
+    }
 
     #[test]
     fn all_version_tables_are_read_in_one_statement() {

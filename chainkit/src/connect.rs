@@ -10,6 +10,17 @@ use crate::redact::{redact_url, scrub};
 /// How long connecting may take before giving up, unless told otherwise.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How many prepared statements a MySQL connection for migrations keeps (sqlx's default:
+/// 100). SeaORM prepares every statement it sends, and sqlx 0.9 leaves Nagle's algorithm on:
+/// closing the least recently used statement to make room sends a packet the server does not
+/// answer, so the next statement waits for the server's delayed acknowledgement, about 40 ms
+/// on Linux. A fresh install of many migrations, each a few distinct statements, paid that on
+/// nearly every statement (measured: a 500-migration install 1.5 times slower; with no cache,
+/// 10 times). Enough room for every statement of a large run; the server frees them when the
+/// connection closes (the engine's startup closes its connection after the run), and its
+/// limit for all sessions together is `max_prepared_stmt_count`, 16382 by default.
+pub(crate) const MYSQL_STATEMENT_CACHE: usize = 4096;
+
 /// Opens a single-connection pool for running migrations, whose statements wait at most
 /// [`DEFAULT_DDL_LOCK_TIMEOUT`](crate::DEFAULT_DDL_LOCK_TIMEOUT) for a lock.
 ///
@@ -49,7 +60,11 @@ pub(crate) async fn another_session(
             let options = db.get_mysql_connection_pool().connect_options();
             MySqlPoolOptions::new()
                 .max_connections(1)
-                .connect_with((*options).clone())
+                .connect_with(
+                    (*options)
+                        .clone()
+                        .statement_cache_capacity(MYSQL_STATEMENT_CACHE),
+                )
                 .await
                 .map(sea_orm::SqlxMySqlConnector::from_sqlx_mysql_pool)
         }
@@ -136,6 +151,7 @@ pub(crate) async fn open_with_log(
     options.map_sqlx_sqlite_opts(move |o| {
         o.busy_timeout(ddl_lock_timeout.unwrap_or(Duration::from_secs(i32::MAX as u64 / 1000)))
     });
+    options.map_sqlx_mysql_opts(|o| o.statement_cache_capacity(MYSQL_STATEMENT_CACHE));
     if url.starts_with("mysql") || url.starts_with("mariadb") {
         // sqlx runs only static statements here; one short string per connection
         let sql: &'static str = Box::leak(

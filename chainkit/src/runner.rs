@@ -417,6 +417,7 @@ async fn execute(
         dirty: std::collections::BTreeSet::new(),
         dirty_owner: String::new(),
         progress: None,
+        announced: None,
     };
     let result = async {
         let mut create: Vec<&str> = create.to_vec();
@@ -446,7 +447,14 @@ async fn execute(
                 if end > i {
                     i += run.segment(chain, &migrations[i..end]).await?;
                 } else {
-                    run.step_outside(chain, migrations[i].as_ref()).await?;
+                    // where DDL commits at once (MySQL), the next migration's progress record
+                    // goes with this one's version row
+                    let next = migrations
+                        .get(i + 1)
+                        .filter(|_| !backend::transactional_ddl(backend))
+                        .map(|m| m.name());
+                    run.step_outside(chain, migrations[i].as_ref(), next)
+                        .await?;
                     i += 1;
                 }
             }
@@ -529,6 +537,9 @@ struct Run<'d> {
     dirty_owner: String,
     /// The chain whose progress record of a finished migration is still to be cleared.
     progress: Option<String>,
+    /// The chain and migration whose progress record is written already, with the version
+    /// row of the migration before it (see [`Run::step_outside`]).
+    announced: Option<(String, String)>,
 }
 
 impl Run<'_> {
@@ -578,18 +589,20 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// The schema as it stands now. The first read also tells whether the statements
-    /// migrations send are seen: it is captured like them.
-    async fn schema(&mut self) -> Result<Snapshot, Error> {
-        if self.schema.is_none() {
-            let (open, db) = (&self.open, self.db);
-            let read = async { on!(open, db, |c| guard_snapshot(c).await) };
-            let (read, seen) = capture(read).await;
-            let read = read?;
-            self.capture = guarded() && !seen.statements.is_empty() && !read.opaque;
-            self.schema = Some(read);
+    /// Takes the schema as it stands now out of the run (read first where the run holds
+    /// none), not copied: a copy costs what the schema weighs, and the taker puts one back. The
+    /// first read also tells whether the statements migrations send are seen: it is captured
+    /// like them.
+    async fn take_schema(&mut self) -> Result<Snapshot, Error> {
+        if let Some(schema) = self.schema.take() {
+            return Ok(schema);
         }
-        Ok(self.schema.clone().expect("just read"))
+        let (open, db) = (&self.open, self.db);
+        let read = async { on!(open, db, |c| guard_snapshot(c).await) };
+        let (read, seen) = capture(read).await;
+        let read = read?;
+        self.capture = guarded() && !seen.statements.is_empty() && !read.opaque;
+        Ok(read)
     }
 
     /// Adds the version table `table` of the chain `namespace`, just created, to what the run
@@ -680,8 +693,8 @@ impl Run<'_> {
         }
     }
 
-    /// Brings the schema the run keeps up to date after cleared migrations of `chain`
-    /// (`kept` of them kept): what they touched (and `dirty`) read again in one statement,
+    /// Brings `schema`, as it stood before cleared migrations of `chain` (`kept` of them kept),
+    /// up to date and keeps it: what they touched (and `dirty`) read again in one statement,
     /// and the version and checksum rows the runner wrote (cleared statements write none).
     async fn read_back<C: ConnectionTrait>(
         &mut self,
@@ -689,6 +702,7 @@ impl Run<'_> {
         chain: &Chain,
         touched: &std::collections::BTreeSet<String>,
         kept: &[&str],
+        mut schema: Snapshot,
     ) -> Result<(), Error> {
         let mut names = std::mem::take(&mut self.dirty);
         names.extend(touched.iter().cloned());
@@ -700,9 +714,14 @@ impl Run<'_> {
                 names.insert(backend::CHECKSUM_TABLE.to_owned());
             }
         }
-        let fresh = snapshot_of(conn, &names).await?;
+        let fresh = match snapshot_of(conn, &names).await {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                self.schema = Some(schema);
+                return Err(e);
+            }
+        };
         let up = self.direction == Direction::Up;
-        let mut schema = self.schema.take().expect("read before the segment");
         schema.replace_named(&names, fresh);
         for name in kept {
             schema = schema.with_joined_version_row(chain.version_table(), name, up);
@@ -783,7 +802,8 @@ impl Run<'_> {
     ) -> Result<usize, Error> {
         self.begin_if_transactional().await?;
         self.flush_unless(chain.namespace()).await?;
-        let before = self.schema().await?;
+        // taken out of the run while the segment runs; every way out puts one back
+        let before = self.take_schema().await?;
         // PostgreSQL: a value added to an enum type can only be used once committed; the
         // version row's statement reads every enum type's number of labels
         let mut labels = before.enum_labels();
@@ -796,10 +816,13 @@ impl Run<'_> {
             .open
             .as_ref()
             .expect("a segment runs in the open transaction");
-        let group = txn
-            .begin()
-            .await
-            .map_err(Error::db("beginning a savepoint"))?;
+        let group = match txn.begin().await {
+            Ok(group) => group,
+            Err(e) => {
+                self.schema = Some(before);
+                return Err(Error::db("beginning a savepoint")(e));
+            }
+        };
         // one SQL savepoint per migration, nested in the one before: rolled back to on a
         // failure, released all at once with the segment's (one statement, not one each)
         let mut stack: Vec<(usize, &str)> = Vec::new();
@@ -842,6 +865,7 @@ impl Run<'_> {
                 Err(cause) => {
                     if let Err(e) = rollback_to(&group, i).await {
                         group.rollback().await.ok();
+                        self.schema = Some(before);
                         return Err(e);
                     }
                     failure = Some((name, cause.explained(&group).await));
@@ -854,14 +878,22 @@ impl Run<'_> {
         let checked = if let Some(touched) = &cleared {
             // nothing outside the chain: read back what it touched
             let kept: Vec<&str> = stack.iter().map(|s| s.1).collect();
-            self.read_back(&group, chain, touched, &kept).await
+            self.read_back(&group, chain, touched, &kept, before).await
         } else {
-            self.checked(&group, chain, &before, &mut stack, &mut culprit, migrations)
+            match self
+                .checked(&group, chain, &before, &mut stack, &mut culprit, migrations)
                 .await
-                .map(|after| {
+            {
+                Ok(after) => {
                     self.dirty.clear();
                     self.schema = Some(after);
-                })
+                    Ok(())
+                }
+                Err(e) => {
+                    self.schema = Some(before);
+                    Err(e)
+                }
+            }
         };
         if let Err(e) = checked {
             group.rollback().await.ok();
@@ -929,28 +961,33 @@ impl Run<'_> {
     /// Runs one migration outside the run's transaction (its own choice, or on MySQL):
     /// recorded in the progress table while it runs, guarded on its own. What it did cannot be
     /// rolled back, so a failure or a trespass leaves the progress record for `resolve`.
+    /// `next`, on MySQL: the chain's migration after it in this run, whose record is written
+    /// with this one's version row ([`record_and_announce`]).
     async fn step_outside(
         &mut self,
         chain: &Chain,
         migration: &dyn MigrationTrait,
+        next: Option<&str>,
     ) -> Result<(), Error> {
         let name = migration.name();
         // what came before stays, whatever this one does
         self.commit().await?;
         let db = self.db;
         self.flush_unless(chain.namespace()).await?;
-        // taken, not copied (a copy per migration costs what the schema weighs); every way
-        // out below leaves one behind, or none after a failure that ends the run
-        self.schema().await?;
-        let before = self.schema.take().expect("just read");
+        // every way out below leaves a schema behind, or none after a failure that ends the run
+        let before = self.take_schema().await?;
         let direction = self.direction.word();
-        if let Err(e) = db
-            .execute(&backend::insert_progress(
-                chain.namespace(),
-                name,
-                direction,
-            ))
-            .await
+        let announced = self.announced.take().is_some_and(|(namespace, migration)| {
+            namespace == chain.namespace() && migration == name
+        });
+        if !announced
+            && let Err(e) = db
+                .execute(&backend::insert_progress(
+                    chain.namespace(),
+                    name,
+                    direction,
+                ))
+                .await
         {
             self.schema = Some(before);
             return Err(self.failed(chain, name, Cause::Db(e), false));
@@ -1025,19 +1062,38 @@ impl Run<'_> {
                 after
             }
         };
-        record(db, self.direction, chain, name, false)
-            .await
-            .map_err(|e| self.failed(chain, name, e, false))?;
-        // MySQL: the record stays until the chain's last migration (the next one's replaces
-        // it; once finished it no longer counts as interrupted): a statement, and a commit
-        // flushed to disk, less per migration
         let transactional = backend::transactional_ddl(self.backend);
+        // the progress record afterwards: `Some(migration)` names the one it names
+        let mut record_names = None;
         if transactional {
+            record(db, self.direction, chain, name, false)
+                .await
+                .map_err(|e| self.failed(chain, name, e, false))?;
             db.execute(&backend::delete_progress(chain.namespace()))
                 .await
                 .map_err(|e| self.failed(chain, name, Cause::Db(e), false))?;
         } else {
-            self.progress = Some(chain.namespace().to_owned());
+            // MySQL: the version row, and the next migration's progress record (or, after the
+            // chain's last, its removal), in one round trip and one commit
+            let batched = record_and_announce(db, self.direction, chain, name, next)
+                .await
+                .map_err(|e| self.failed(chain, name, Cause::Db(e), false))?;
+            if batched {
+                record_names = next;
+                if let Some(next) = next {
+                    self.announced = Some((chain.namespace().to_owned(), next.to_owned()));
+                }
+                self.progress = None;
+            } else {
+                // a name that cannot be written into the text: as separate statements, the
+                // record staying until the chain's last migration (the next one's replaces
+                // it; once finished it no longer counts as interrupted)
+                record(db, self.direction, chain, name, false)
+                    .await
+                    .map_err(|e| self.failed(chain, name, e, false))?;
+                record_names = Some(name);
+                self.progress = Some(chain.namespace().to_owned());
+            }
         }
         // the runner's own writes, which the snapshot was read before; where DDL is
         // transactional the snapshot holds version rows joined (see `backend::read_all_rows`),
@@ -1047,9 +1103,11 @@ impl Run<'_> {
         self.unverified |= keep && cleared.is_some();
         self.schema = keep.then(|| {
             let up = self.direction == Direction::Up;
-            let after = after
-                .with_version_row(chain.version_table(), name, up)
-                .with_progress_row(chain.namespace(), name, direction);
+            let after = after.with_version_row(chain.version_table(), name, up);
+            let after = match record_names {
+                Some(named) => after.with_progress_row(chain.namespace(), named, direction),
+                None => after.without_progress_row(chain.namespace()),
+            };
             match checksum {
                 Some(sum) => after.with_checksum_row(chain.namespace(), name, sum.filter(|_| up)),
                 None => after,
@@ -1257,6 +1315,54 @@ async fn record<C: ConnectionTrait>(
         conn.execute_raw(stmt).await.map_err(Cause::Db)?;
     }
     Ok(labels)
+}
+
+/// MySQL: records `migration` as [`record`] does and, in the same transaction and round trip,
+/// writes the progress record of `next` (the chain's next migration in this run, about to
+/// start), or without one removes the chain's record. `false` when a value cannot be written
+/// into the statement's text as a plain literal (nothing is sent then: the caller records as
+/// usual).
+async fn record_and_announce(
+    db: &DatabaseConnection,
+    direction: Direction,
+    chain: &Chain,
+    migration: &str,
+    next: Option<&str>,
+) -> Result<bool, DbErr> {
+    let backend = db.get_database_backend();
+    let checksum = chain.checksum_to_record(migration);
+    let mut statements = backend::record_version(
+        backend,
+        chain.version_table(),
+        migration,
+        direction == Direction::Up,
+        checksum
+            .as_ref()
+            .map(|sum| (chain.namespace(), sum.as_deref())),
+        false,
+    );
+    statements.push(match next {
+        Some(next) => backend.build(&backend::insert_progress(
+            chain.namespace(),
+            next,
+            direction.word(),
+        )),
+        None => backend.build(&backend::delete_progress(chain.namespace())),
+    });
+    let Some(texts) = statements
+        .iter()
+        .map(backend::inline_mysql)
+        .collect::<Option<Vec<String>>>()
+    else {
+        return Ok(false);
+    };
+    let sql = format!("START TRANSACTION; {}; COMMIT", texts.join("; "));
+    if let Err(e) = db.execute_unprepared(&sql).await {
+        // MySQL stops at the failing statement, leaving the transaction open
+        db.execute_unprepared("ROLLBACK").await.ok();
+        return Err(e);
+    }
+    Ok(true)
 }
 
 /// Awaits `work`, turning a panic inside it into its message.

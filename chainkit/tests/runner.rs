@@ -383,3 +383,101 @@ async fn a_programs_own_pool_of_many_connections_gets_the_lock_released() {
         test_db.drop_database().await;
     }
 }
+
+#[tokio::test]
+async fn a_mysql_connection_for_migrations_keeps_a_large_runs_statements_prepared() {
+    use sea_orm::sqlx::Connection as _;
+    for test_db in TestDatabase::all().await {
+        if test_db.backend != Backend::MySql {
+            test_db.drop_database().await;
+            continue;
+        }
+        // SeaORM prepares every statement; sqlx keeps 100 by default, and closing one to make
+        // room stalls the next statement for the server's delayed acknowledgement (~40 ms)
+        let db = test_db.connect().await;
+        for i in 0..300 {
+            let stmt = Statement::from_sql_and_values(
+                db.get_database_backend(),
+                format!("SELECT ? + {i} AS n"),
+                [1i64.into()],
+            );
+            db.query_one_raw(stmt).await.unwrap();
+        }
+        let conn = db.get_mysql_connection_pool().acquire().await.unwrap();
+        let kept = conn.cached_statements_size();
+        drop(conn);
+        assert!(kept >= 300, "only {kept} statements kept");
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn migration_names_with_any_characters_are_recorded_exactly() {
+    // on MySQL a plain name's version row goes with the next migration's progress record as
+    // one text; these names go as prepared statements instead
+    let names = [
+        "m20260201_000001_o'brien",
+        "m20260201_000002_back\\slash",
+        "m20260201_000003_plain",
+        "m20260201_000004_\"quoted\"; DROP TABLE users; --",
+        "m20260201_000005_plain_again",
+    ];
+    for test_db in TestDatabase::all().await {
+        let backend = test_db.backend;
+        let db = test_db.connect().await;
+        let migrations = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                SqlMigration::new(
+                    n,
+                    &[&format!(
+                        "CREATE TABLE ext_odd_t{i} (id INTEGER PRIMARY KEY)"
+                    )],
+                )
+            })
+            .collect();
+        let registry = Registry::new(engine_chain(), [sql_chain("odd", migrations)]).unwrap();
+        let report = chainkit::migrate(&db, &registry)
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        assert_eq!(
+            report.applied_to("odd").collect::<Vec<_>>(),
+            names,
+            "{backend}"
+        );
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT version FROM seaql_migrations_odd",
+            ))
+            .await
+            .unwrap();
+        let mut recorded: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get_by_index(0).unwrap())
+            .collect();
+        recorded.sort();
+        let mut expected: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        expected.sort();
+        assert_eq!(recorded, expected, "{backend}");
+        assert!(
+            table_names(&db).await.contains(&"users".to_owned()),
+            "{backend}"
+        );
+        // nothing counts as unfinished, and a second start has nothing to do
+        let status = chainkit::status(&db, &registry).await.unwrap();
+        for chain in &status.chains {
+            assert!(
+                chain.interrupted.is_none(),
+                "{backend}: {:?}",
+                chain.interrupted
+            );
+        }
+        let again = chainkit::migrate(&db, &registry).await.unwrap();
+        assert!(again.applied.is_empty(), "{backend}");
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}
