@@ -1290,15 +1290,11 @@ async fn record<C: ConnectionTrait>(
     migration: &str,
     labels: bool,
 ) -> Result<Option<EnumLabels>, Cause> {
-    let checksum = chain.checksum_to_record(migration);
-    let mut statements = backend::record_version(
+    let mut statements = version_statements(
         conn.get_database_backend(),
-        chain.version_table(),
+        direction,
+        chain,
         migration,
-        direction == Direction::Up,
-        checksum
-            .as_ref()
-            .map(|sum| (chain.namespace(), sum.as_deref())),
         labels,
     )
     .into_iter();
@@ -1317,6 +1313,28 @@ async fn record<C: ConnectionTrait>(
     Ok(labels)
 }
 
+/// The statements recording `migration` in the chain's version table, and its checksum row
+/// where the chain keeps checksums (see [`backend::record_version`]).
+fn version_statements(
+    backend: DbBackend,
+    direction: Direction,
+    chain: &Chain,
+    migration: &str,
+    labels: bool,
+) -> Vec<sea_orm::Statement> {
+    let checksum = chain.checksum_to_record(migration);
+    backend::record_version(
+        backend,
+        chain.version_table(),
+        migration,
+        direction == Direction::Up,
+        checksum
+            .as_ref()
+            .map(|sum| (chain.namespace(), sum.as_deref())),
+        labels,
+    )
+}
+
 /// MySQL: records `migration` as [`record`] does and, in the same transaction and round trip,
 /// writes the progress record of `next` (the chain's next migration in this run, about to
 /// start), or without one removes the chain's record. `false` when a value cannot be written
@@ -1330,17 +1348,7 @@ async fn record_and_announce(
     next: Option<&str>,
 ) -> Result<bool, DbErr> {
     let backend = db.get_database_backend();
-    let checksum = chain.checksum_to_record(migration);
-    let mut statements = backend::record_version(
-        backend,
-        chain.version_table(),
-        migration,
-        direction == Direction::Up,
-        checksum
-            .as_ref()
-            .map(|sum| (chain.namespace(), sum.as_deref())),
-        false,
-    );
+    let mut statements = version_statements(backend, direction, chain, migration, false);
     statements.push(match next {
         Some(next) => backend.build(&backend::insert_progress(
             chain.namespace(),
