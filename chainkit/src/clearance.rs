@@ -31,7 +31,7 @@ use sqlparser::ast::{
 use sqlparser::dialect::{Dialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect};
 use sqlparser::parser::Parser;
 
-use crate::backend;
+use crate::backend::{self, CatalogParts};
 use crate::schema::{ObjectKey, ObjectKind, Snapshot};
 use crate::scope::{TableScope, is_version_table};
 
@@ -197,6 +197,8 @@ pub(crate) struct Clearance<'a> {
     functions: BTreeSet<String>,
     /// Whether these statements created a view.
     views: bool,
+    /// Whether these statements created a trigger.
+    triggers: bool,
     /// Whether a statement created or altered a type since
     /// [`Clearance::take_altered_types`].
     altered_types: bool,
@@ -213,6 +215,7 @@ impl<'a> Clearance<'a> {
             indexes: BTreeMap::new(),
             functions: BTreeSet::new(),
             views: false,
+            triggers: false,
             altered_types: false,
         }
     }
@@ -226,6 +229,17 @@ impl<'a> Clearance<'a> {
     /// The names whose objects the cleared statements may have changed.
     pub(crate) fn touched(&self) -> &BTreeSet<String> {
         &self.touched
+    }
+
+    /// The optional parts of MySQL's catalog in which the cleared statements may have made
+    /// lines for names that had none: a view, a trigger, a function or procedure. (What
+    /// they changed or dropped had lines there before.)
+    pub(crate) fn created_parts(&self) -> CatalogParts {
+        CatalogParts {
+            views: self.views,
+            triggers: self.triggers,
+            routines: !self.functions.is_empty(),
+        }
     }
 
     /// Clears one statement text (it may hold several statements), or says why it is unclear.
@@ -439,6 +453,7 @@ impl<'a> Clearance<'a> {
                     return Err("a temporary trigger".to_owned());
                 }
                 let table = self.own(&create.table_name)?;
+                self.triggers = true;
                 self.known.insert(table.clone(), Known::Other);
                 self.touched.insert(table);
                 Ok(())

@@ -37,7 +37,7 @@ use sea_orm::{
 };
 use sea_orm_migration::{MigrationTrait, SchemaManager};
 
-use crate::backend;
+use crate::backend::{self, CatalogParts};
 use crate::chain::Chain;
 use crate::clearance::Clearance;
 use crate::error::{AppliedMigration, Error, Modified, Trespass};
@@ -415,6 +415,7 @@ async fn execute(
         capture: false,
         unverified: false,
         dirty: std::collections::BTreeSet::new(),
+        dirty_parts: CatalogParts::default(),
         dirty_owner: String::new(),
         progress: None,
         announced: None,
@@ -533,6 +534,9 @@ struct Run<'d> {
     /// would open a table definition each time and slow the statements after it: one read
     /// per chain, not per migration.
     dirty: std::collections::BTreeSet<String>,
+    /// The optional parts of MySQL's catalog in which statements that touched `dirty` may have
+    /// made lines (see [`Clearance::created_parts`]).
+    dirty_parts: CatalogParts,
     /// The chain whose names `dirty` holds.
     dirty_owner: String,
     /// The chain whose progress record of a finished migration is still to be cleared.
@@ -635,6 +639,7 @@ impl Run<'_> {
         on!(open, db, |c| read_dirty(
             c,
             &mut self.dirty,
+            &mut self.dirty_parts,
             &mut self.schema
         )
         .await)
@@ -648,7 +653,13 @@ impl Run<'_> {
         if !std::mem::take(&mut self.unverified) {
             return Ok(());
         }
-        read_dirty(conn, &mut self.dirty, &mut self.schema).await?;
+        read_dirty(
+            conn,
+            &mut self.dirty,
+            &mut self.dirty_parts,
+            &mut self.schema,
+        )
+        .await?;
         let Some(kept) = self.schema.take() else {
             // a failure to write the runner's own rows left nothing to compare with; the run
             // ends with that error
@@ -700,12 +711,15 @@ impl Run<'_> {
         &mut self,
         conn: &C,
         chain: &Chain,
-        touched: &std::collections::BTreeSet<String>,
+        (touched, created): &(std::collections::BTreeSet<String>, CatalogParts),
         kept: &[&str],
         mut schema: Snapshot,
     ) -> Result<(), Error> {
         let mut names = std::mem::take(&mut self.dirty);
         names.extend(touched.iter().cloned());
+        let parts = std::mem::take(&mut self.dirty_parts)
+            .union(*created)
+            .union(schema.catalog_parts_of(&names));
         if self.backend == DbBackend::Postgres {
             // with the write counts of the tables whose rows the runner keeps: the end check
             // then reads those rows only if something else wrote to them since
@@ -714,7 +728,7 @@ impl Run<'_> {
                 names.insert(backend::CHECKSUM_TABLE.to_owned());
             }
         }
-        let fresh = match snapshot_of(conn, &names).await {
+        let fresh = match snapshot_of(conn, &names, parts).await {
             Ok(fresh) => fresh,
             Err(e) => {
                 self.schema = Some(schema);
@@ -873,7 +887,7 @@ impl Run<'_> {
                 }
             }
         }
-        let cleared = clearance.map(|c| c.touched().clone());
+        let cleared = clearance.map(|c| (c.touched().clone(), c.created_parts()));
         let mut culprit: Option<(&str, Vec<ObjectChange>)> = None;
         let checked = if let Some(touched) = &cleared {
             // nothing outside the chain: read back what it touched
@@ -886,6 +900,7 @@ impl Run<'_> {
             {
                 Ok(after) => {
                     self.dirty.clear();
+                    self.dirty_parts = CatalogParts::default();
                     self.schema = Some(after);
                     Ok(())
                 }
@@ -1024,14 +1039,16 @@ impl Run<'_> {
             let cause = cause.explained(db).await;
             // read in full: the progress record stays
             self.dirty.clear();
+            self.dirty_parts = CatalogParts::default();
             self.schema = Some(guard_snapshot(db).await?);
             return Err(self.failed(chain, name, cause, false));
         }
-        let cleared = clearance.map(|c| c.touched().clone());
+        let cleared = clearance.map(|c| (c.touched().clone(), c.created_parts()));
         let after = match &cleared {
-            Some(touched) => {
+            Some((touched, created)) => {
                 // read back later, with the chain's other migrations (`dirty`)
                 self.dirty.extend(touched.iter().cloned());
+                self.dirty_parts = self.dirty_parts.union(*created);
                 self.dirty_owner = chain.namespace().to_owned();
                 before
             }
@@ -1039,6 +1056,7 @@ impl Run<'_> {
                 // what this chain's cleared migrations touched is its own: whatever it did
                 // to them, the full read takes them as they are now
                 let earlier = std::mem::take(&mut self.dirty);
+                self.dirty_parts = CatalogParts::default();
                 let after = guard_snapshot(db).await?;
                 let found = before.trespasses(
                     &after,
@@ -1149,14 +1167,21 @@ async fn guard_snapshot_since<C: ConnectionTrait>(
     }
 }
 
-/// Reads back the names in `dirty` (emptied) into `schema`.
+/// Reads back the names in `dirty` (emptied) into `schema`: the parts of the catalog in
+/// which they have lines, and those `created` (emptied) says statements may have made.
 async fn read_dirty<C: ConnectionTrait>(
     conn: &C,
     dirty: &mut std::collections::BTreeSet<String>,
+    created: &mut CatalogParts,
     schema: &mut Option<Snapshot>,
 ) -> Result<(), Error> {
     let dirty = std::mem::take(dirty);
-    let fresh = snapshot_of(conn, &dirty).await?;
+    let created = std::mem::take(created);
+    let parts = match schema {
+        Some(schema) => created.union(schema.catalog_parts_of(&dirty)),
+        None => CatalogParts::ALL,
+    };
+    let fresh = snapshot_of(conn, &dirty, parts).await?;
     if let Some(schema) = schema {
         schema.replace_named(&dirty, fresh);
     }

@@ -21,7 +21,7 @@ use std::fmt;
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
-use crate::backend;
+use crate::backend::{self, CatalogParts};
 use crate::error::Error;
 use crate::scope::{TableScope, is_version_table};
 
@@ -480,6 +480,25 @@ impl Snapshot {
         self.writes.extend(fresh.writes);
     }
 
+    /// The optional parts of MySQL's catalog (see [`CatalogParts`]) in which objects named
+    /// `names` have lines: views, triggers on them, functions or procedures of their names.
+    pub(crate) fn catalog_parts_of(&self, names: &BTreeSet<String>) -> CatalogParts {
+        let mut parts = CatalogParts::default();
+        for (key, lines) in &self.objects {
+            if !names.contains(&key.name) {
+                continue;
+            }
+            match key.kind {
+                ObjectKind::View | ObjectKind::MaterializedView => parts.views = true,
+                ObjectKind::Function => parts.routines = true,
+                _ => {}
+            }
+            parts.views |= lines.iter().any(|l| l.starts_with("view "));
+            parts.triggers |= lines.iter().any(|l| l.starts_with("trigger "));
+        }
+        parts
+    }
+
     /// The version tables and the progress table the snapshot holds.
     fn row_tables(&self) -> Vec<String> {
         self.tables()
@@ -519,23 +538,29 @@ pub(crate) async fn snapshot_since<C: ConnectionTrait>(
 
 /// The objects named `names` and the lines of the relations named so, as the guard's
 /// catalog reads them (compare only with [`snapshot_since`]), without any rows: one statement
-/// whose cost follows the names, not the database.
+/// whose cost follows the names, not the database. On MySQL only the optional `parts` of the
+/// catalog are read (see [`backend::CatalogParts`]): the caller knows the names have no
+/// objects of the others, before as after.
 ///
 /// # Errors
 /// As [`snapshot`].
 pub(crate) async fn snapshot_of<C: ConnectionTrait>(
     db: &C,
     names: &BTreeSet<String>,
+    parts: CatalogParts,
 ) -> Result<Snapshot, Error> {
     if names.is_empty() {
         return Ok(Snapshot::default());
     }
     let backend = db.get_database_backend();
-    // padded with repeats to a power of two, so that few statement texts are ever prepared
     let mut list: Vec<&str> = names.iter().map(String::as_str).collect();
-    let last = list[list.len() - 1];
-    list.resize(list.len().next_power_of_two(), last);
-    let catalog = backend::guard_catalog_of(backend, &list);
+    if backend != DbBackend::MySql {
+        // padded with repeats to a power of two, so that few statement texts are ever
+        // prepared (MySQL's parts per name would read a repeated name again)
+        let last = list[list.len() - 1];
+        list.resize(list.len().next_power_of_two(), last);
+    }
+    let catalog = backend::guard_catalog_of(backend, &list, parts);
     let mut snapshot = if backend == DbBackend::Postgres {
         with_generic_plans(db, read_catalog(db, catalog)).await?
     } else {
@@ -855,6 +880,34 @@ mod tests {
             .with_joined_version_row("seaql_migrations_a", "M0", false)
             .with_joined_version_row("seaql_migrations_a", "m2_b", false);
         assert_eq!(s.lines(&key).unwrap().iter().next().unwrap(), "");
+    }
+
+    #[test]
+    fn the_optional_catalog_parts_of_names_are_those_they_have_lines_in() {
+        let snapshot = Snapshot::from_lines([
+            (key(ObjectKind::Table, "ext_a_t"), "column id int"),
+            (
+                key(ObjectKind::Table, "ext_a_t"),
+                "trigger trg BEFORE INSERT 0f",
+            ),
+            (key(ObjectKind::Table, "ext_a_u"), "column id int"),
+            (key(ObjectKind::View, "ext_a_v"), "view 3e"),
+            (key(ObjectKind::Function, "ext_a_f"), "FUNCTION 9a"),
+        ]);
+        let names = |n: &[&str]| n.iter().map(|s| (*s).to_owned()).collect::<BTreeSet<_>>();
+        assert_eq!(
+            snapshot.catalog_parts_of(&names(&["ext_a_u", "ext_a_new"])),
+            CatalogParts::default()
+        );
+        let parts = snapshot.catalog_parts_of(&names(&["ext_a_t"]));
+        assert!(
+            parts.triggers && !parts.views && !parts.routines,
+            "{parts:?}"
+        );
+        assert_eq!(
+            snapshot.catalog_parts_of(&names(&["ext_a_t", "ext_a_v", "ext_a_f"])),
+            CatalogParts::ALL
+        );
     }
 
     #[test]
