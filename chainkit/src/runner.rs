@@ -717,9 +717,8 @@ impl Run<'_> {
     ) -> Result<(), Error> {
         let mut names = std::mem::take(&mut self.dirty);
         names.extend(touched.iter().cloned());
-        let parts = std::mem::take(&mut self.dirty_parts)
-            .union(*created)
-            .union(schema.catalog_parts_of(&names));
+        let created = std::mem::take(&mut self.dirty_parts).union(*created);
+        let parts = parts_to_read(self.backend, Some(&schema), &names, created);
         if self.backend == DbBackend::Postgres {
             // with the write counts of the tables whose rows the runner keeps: the end check
             // then reads those rows only if something else wrote to them since
@@ -1167,6 +1166,23 @@ async fn guard_snapshot_since<C: ConnectionTrait>(
     }
 }
 
+/// The optional parts of MySQL's catalog a read-back of `names` needs: those in which the kept
+/// `schema` has lines for them, and those statements may have `created`; every part without a
+/// schema, and elsewhere (where the parts are not optional) without looking.
+fn parts_to_read(
+    backend: DbBackend,
+    schema: Option<&Snapshot>,
+    names: &std::collections::BTreeSet<String>,
+    created: CatalogParts,
+) -> CatalogParts {
+    match schema {
+        Some(schema) if backend == DbBackend::MySql => {
+            created.union(schema.catalog_parts_of(names))
+        }
+        _ => CatalogParts::ALL,
+    }
+}
+
 /// Reads back the names in `dirty` (emptied) into `schema`: the parts of the catalog in
 /// which they have lines, and those `created` (emptied) says statements may have made.
 async fn read_dirty<C: ConnectionTrait>(
@@ -1177,10 +1193,12 @@ async fn read_dirty<C: ConnectionTrait>(
 ) -> Result<(), Error> {
     let dirty = std::mem::take(dirty);
     let created = std::mem::take(created);
-    let parts = match schema {
-        Some(schema) => created.union(schema.catalog_parts_of(&dirty)),
-        None => CatalogParts::ALL,
-    };
+    let parts = parts_to_read(
+        conn.get_database_backend(),
+        schema.as_ref(),
+        &dirty,
+        created,
+    );
     let fresh = snapshot_of(conn, &dirty, parts).await?;
     if let Some(schema) = schema {
         schema.replace_named(&dirty, fresh);
