@@ -199,6 +199,9 @@ pub(crate) struct Clearance<'a> {
     views: bool,
     /// Whether these statements created a trigger.
     triggers: bool,
+    /// Whether a statement may have made a foreign key: its text says `REFERENCES`, which
+    /// every way of declaring one does (MySQL's `CREATE TABLE … LIKE` copies none).
+    references: bool,
     /// Whether a statement created or altered a type since
     /// [`Clearance::take_altered_types`].
     altered_types: bool,
@@ -216,6 +219,7 @@ impl<'a> Clearance<'a> {
             functions: BTreeSet::new(),
             views: false,
             triggers: false,
+            references: false,
             altered_types: false,
         }
     }
@@ -232,18 +236,20 @@ impl<'a> Clearance<'a> {
     }
 
     /// The optional parts of MySQL's catalog in which the cleared statements may have made
-    /// lines for names that had none: a view, a trigger, a function or procedure. (What
-    /// they changed or dropped had lines there before.)
+    /// lines for names that had none: a view, a trigger, a function or procedure, a foreign
+    /// key. (What they changed or dropped had lines there before.)
     pub(crate) fn created_parts(&self) -> CatalogParts {
         CatalogParts {
             views: self.views,
             triggers: self.triggers,
             routines: !self.functions.is_empty(),
+            references: self.references,
         }
     }
 
     /// Clears one statement text (it may hold several statements), or says why it is unclear.
     pub(crate) fn statement(&mut self, sql: &str) -> Result<(), String> {
+        self.references |= sql.to_ascii_lowercase().contains("references");
         if self.backend == DbBackend::Sqlite
             && let Some(pragma) = sqlite_pragma(sql)
         {
@@ -1039,5 +1045,25 @@ mod tests {
         }
         let touched: Vec<&str> = c.touched().iter().map(String::as_str).collect();
         assert_eq!(touched, ["ext_a_e", "ext_a_t", "ext_a_x"]);
+    }
+
+    #[test]
+    fn a_foreign_key_made_is_a_part_to_read_back() {
+        let schema = schema();
+        let scope = TableScope::workflow("a");
+        let mut c = Clearance::new(DbBackend::MySql, &scope, &schema);
+        c.statement("CREATE TABLE ext_a_x (id int PRIMARY KEY, n int)")
+            .unwrap();
+        c.statement("ALTER TABLE ext_a_x ADD COLUMN m int").unwrap();
+        assert!(!c.created_parts().references);
+        for sql in [
+            "CREATE TABLE ext_a_y (id int, t int, FOREIGN KEY (t) REFERENCES ext_a_x (id))",
+            "ALTER TABLE ext_a_y ADD CONSTRAINT fk FOREIGN KEY (t) References users (id)",
+            "CREATE TABLE ext_a_z (t int REFERENCES ext_a_x (id))",
+        ] {
+            let mut c = Clearance::new(DbBackend::MySql, &scope, &schema);
+            c.statement(sql).unwrap();
+            assert!(c.created_parts().references, "{sql}");
+        }
     }
 }

@@ -4,9 +4,9 @@
 //! grouped by chain. Each migration's `up` or `down` runs exactly once per run.
 //!
 //! Where DDL is transactional (PostgreSQL, SQLite) the run shares one transaction. A chain's
-//! consecutive transactional migrations form a segment: the segment runs inside a savepoint,
-//! each migration inside a savepoint of its own nested in the one before, with its version
-//! row. At the segment's end one guard check compares the schema with the one before the
+//! consecutive transactional migrations form a segment: each migration runs inside a
+//! savepoint of its own nested in the one before, with its version row, and the first one's
+//! stands for the segment (released or rolled back to as a whole). At the segment's end one guard check compares the schema with the one before the
 //! segment. A migration that fails is rolled back to its savepoint; the ones before it stay.
 //! When the check finds a trespass, the nested savepoints are rolled back from the newest
 //! until the schema is clean again: the last one rolled back is the migration that trespassed,
@@ -817,6 +817,31 @@ impl Run<'_> {
         self.flush_unless(chain.namespace()).await?;
         // taken out of the run while the segment runs; every way out puts one back
         let before = self.take_schema().await?;
+        // the run's transaction too, given back whatever happens
+        let txn = self
+            .open
+            .take()
+            .expect("a segment runs in the open transaction");
+        let ran = self.segment_in(&txn, chain, migrations, before).await;
+        self.open = Some(txn);
+        let (ran, commit_after) = ran?;
+        if commit_after {
+            // PostgreSQL: an enum value added here must be committed before a later migration
+            // can use it (even in an atomic run: PostgreSQL allows no other way)
+            self.commit().await?;
+        }
+        Ok(ran)
+    }
+
+    /// [`Run::segment`] in the run's transaction `txn`, from the schema `before` it: how many
+    /// migrations it got through, and whether the run must commit after the last.
+    async fn segment_in(
+        &mut self,
+        txn: &DatabaseTransaction,
+        chain: &Chain,
+        migrations: &[Box<dyn MigrationTrait>],
+        before: Snapshot,
+    ) -> Result<(usize, bool), Error> {
         // PostgreSQL: a value added to an enum type can only be used once committed; the
         // version row's statement reads every enum type's number of labels
         let mut labels = before.enum_labels();
@@ -825,39 +850,28 @@ impl Run<'_> {
         let mut clearance = self
             .capture
             .then(|| Clearance::new(self.backend, &scope, &before));
-        let txn = self
-            .open
-            .as_ref()
-            .expect("a segment runs in the open transaction");
-        let group = match txn.begin().await {
-            Ok(group) => group,
-            Err(e) => {
-                self.schema = Some(before);
-                return Err(Error::db("beginning a savepoint")(e));
-            }
-        };
         // one SQL savepoint per migration, nested in the one before: rolled back to on a
-        // failure, released all at once with the segment's (one statement, not one each)
+        // failure; the first is the segment's, released (with all the others, in one
+        // statement) when it is done, or rolled back to as a whole. PostgreSQL ends each
+        // savepoint at a cost that grows with what the transaction created, so the segment
+        // has no savepoint of its own besides its migrations'.
         let mut stack: Vec<(usize, &str)> = Vec::new();
         let mut failure: Option<(&str, Cause)> = None;
         let mut commit_after = false;
         let mut ran = 0;
         for (i, migration) in migrations.iter().take(SEGMENT_LIMIT).enumerate() {
             let name = migration.name();
-            if let Err(e) = group
-                .execute_unprepared(&savepoint_sql("SAVEPOINT", i))
-                .await
-            {
+            if let Err(e) = txn.execute_unprepared(&savepoint_sql("SAVEPOINT", i)).await {
                 failure = Some((name, Cause::Db(e)));
                 break;
             }
             ran += 1;
-            let work = run_migration(&group, self.db, self.direction, migration.as_ref());
+            let work = run_migration(txn, self.db, self.direction, migration.as_ref());
             let outcome = match seen(work, &mut clearance, chain, name).await {
                 Ok(()) => {
                     // cleared statements say whether an enum type may have come or gained labels
                     let labels = clearance.as_mut().is_none_or(Clearance::take_altered_types);
-                    record(&group, self.direction, chain, name, labels).await
+                    record(txn, self.direction, chain, name, labels).await
                 }
                 Err(cause) => Err(cause),
             };
@@ -876,12 +890,12 @@ impl Run<'_> {
                 }
                 Ok(None) => stack.push((i, name)),
                 Err(cause) => {
-                    if let Err(e) = rollback_to(&group, i).await {
-                        group.rollback().await.ok();
+                    if let Err(e) = rollback_to(txn, i).await {
+                        undo_segment(txn, ran).await;
                         self.schema = Some(before);
                         return Err(e);
                     }
-                    failure = Some((name, cause.explained(&group).await));
+                    failure = Some((name, cause.explained(txn).await));
                     break;
                 }
             }
@@ -891,10 +905,10 @@ impl Run<'_> {
         let checked = if let Some(touched) = &cleared {
             // nothing outside the chain: read back what it touched
             let kept: Vec<&str> = stack.iter().map(|s| s.1).collect();
-            self.read_back(&group, chain, touched, &kept, before).await
+            self.read_back(txn, chain, touched, &kept, before).await
         } else {
             match self
-                .checked(&group, chain, &before, &mut stack, &mut culprit, migrations)
+                .checked(txn, chain, &before, &mut stack, &mut culprit, migrations)
                 .await
             {
                 Ok(after) => {
@@ -910,14 +924,15 @@ impl Run<'_> {
             }
         };
         if let Err(e) = checked {
-            group.rollback().await.ok();
+            undo_segment(txn, ran).await;
             return Err(e);
         }
         let kept: Vec<&str> = stack.iter().map(|s| s.1).collect();
-        group
-            .commit()
-            .await
-            .map_err(Error::db("releasing a savepoint"))?;
+        if ran > 0 {
+            txn.execute_unprepared(&savepoint_sql("RELEASE SAVEPOINT", 0))
+                .await
+                .map_err(Error::db("releasing a savepoint"))?;
+        }
         self.unverified |= cleared.is_some();
         for name in kept {
             self.record_done(chain, name);
@@ -928,12 +943,7 @@ impl Run<'_> {
         if let Some((name, cause)) = failure {
             return Err(self.failed(chain, name, cause, true));
         }
-        if commit_after {
-            // PostgreSQL: an enum value added here must be committed before a later migration
-            // can use it (even in an atomic run: PostgreSQL allows no other way)
-            self.commit().await?;
-        }
-        Ok(ran)
+        Ok((ran, commit_after))
     }
 
     /// The segment's full guard check: the schema compared with `before`; on a trespass, the
@@ -1228,12 +1238,21 @@ fn savepoint_sql(command: &str, i: usize) -> String {
 }
 
 /// Rolls the segment back to where its `i`-th migration began.
-async fn rollback_to(group: &DatabaseTransaction, i: usize) -> Result<(), Error> {
-    group
-        .execute_unprepared(&savepoint_sql("ROLLBACK TO SAVEPOINT", i))
+async fn rollback_to(txn: &DatabaseTransaction, i: usize) -> Result<(), Error> {
+    txn.execute_unprepared(&savepoint_sql("ROLLBACK TO SAVEPOINT", i))
         .await
         .map(|_| ())
         .map_err(Error::db("rolling back to a savepoint"))
+}
+
+/// Rolls a segment of which `ran` migrations began back as a whole (to its first savepoint,
+/// then released), on the way out of a failure that is reported instead.
+async fn undo_segment(txn: &DatabaseTransaction, ran: usize) {
+    if ran > 0 && rollback_to(txn, 0).await.is_ok() {
+        txn.execute_unprepared(&savepoint_sql("RELEASE SAVEPOINT", 0))
+            .await
+            .ok();
+    }
 }
 
 /// Why a migration failed.

@@ -268,8 +268,9 @@ async fn what_seaorms_schema_manager_sends_for_its_own_table_is_cleared() {
     }
 }
 
-/// Chain `a`'s migrations for `backend`: a table with a trigger and a view over it, then (with
-/// `more`) a column added to the table and the view replaced.
+/// Chain `a`'s migrations for `backend`: a table with a trigger and a view over it, and a table
+/// with a foreign key to it, then (with `more`) a column added to each table and the view
+/// replaced.
 fn with_view_and_trigger(backend: Backend, more: bool) -> Chain {
     let trigger = match backend {
         Backend::MySql => {
@@ -291,7 +292,12 @@ fn with_view_and_trigger(backend: Backend, more: bool) -> Chain {
              AS $$ BEGIN NEW.n := 1; RETURN NEW; END $$",
         );
     }
-    first.extend([trigger, "CREATE VIEW ext_a_v AS SELECT id FROM ext_a_t"]);
+    first.extend([
+        trigger,
+        "CREATE VIEW ext_a_v AS SELECT id FROM ext_a_t",
+        "CREATE TABLE ext_a_child (id INTEGER PRIMARY KEY, t INTEGER, \
+         FOREIGN KEY (t) REFERENCES ext_a_t (id))",
+    ]);
     let mut migrations = vec![SqlMigration::new("m20260401_000001_t", &first)];
     if more {
         let replace = match backend {
@@ -300,7 +306,11 @@ fn with_view_and_trigger(backend: Backend, more: bool) -> Chain {
         };
         migrations.push(SqlMigration::new(
             "m20260401_000002_m",
-            &["ALTER TABLE ext_a_t ADD COLUMN m INTEGER", replace],
+            &[
+                "ALTER TABLE ext_a_t ADD COLUMN m INTEGER",
+                replace,
+                "ALTER TABLE ext_a_child ADD COLUMN z INTEGER",
+            ],
         ));
     }
     sql_chain("a", migrations)
@@ -321,12 +331,12 @@ fn tables(ns: &str, n: usize) -> Chain {
     sql_chain(ns, migrations)
 }
 
-/// A read-back takes in what cleared statements made or changed of views and triggers, and
-/// what they left of them (MySQL reads those parts of the catalog only then): the end check,
+/// A read-back takes in what cleared statements made or changed of views, triggers and foreign
+/// keys, and what they left of them (MySQL reads those parts of the catalog only then): the end check,
 /// comparing what the run kept with a full read, finds nothing, and no migration needed a full
 /// check.
 #[tokio::test]
-async fn read_backs_take_in_views_and_triggers_made_or_kept_by_cleared_statements() {
+async fn read_backs_take_in_views_triggers_and_foreign_keys_made_or_kept_by_cleared_statements() {
     for test_db in TestDatabase::all().await {
         let backend = test_db.backend;
         let mut db = test_db.connect().await;
