@@ -26,7 +26,7 @@ use sea_orm::DbBackend;
 use sqlparser::ast::{
     AlterTableOperation, AlterTypeOperation, ContextModifier, DropBehavior, Expr, FromTable,
     ObjectName, ObjectNamePart, ObjectType, SequenceOptions, Set, Statement, TableFactor,
-    TableObject, TableWithJoins, Visit, Visitor,
+    TableObject, TableWithJoins, UserDefinedTypeRepresentation, Visit, Visitor,
 };
 use sqlparser::dialect::{Dialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect};
 use sqlparser::parser::Parser;
@@ -202,6 +202,8 @@ pub(crate) struct Clearance<'a> {
     /// Whether a statement may have made a foreign key: its text says `REFERENCES`, which
     /// every way of declaring one does (MySQL's `CREATE TABLE … LIKE` copies none).
     references: bool,
+    /// Whether these statements created a type or a domain (PostgreSQL).
+    types: bool,
     /// Whether a statement created or altered a type since
     /// [`Clearance::take_altered_types`].
     altered_types: bool,
@@ -220,6 +222,7 @@ impl<'a> Clearance<'a> {
             views: false,
             triggers: false,
             references: false,
+            types: false,
             altered_types: false,
         }
     }
@@ -235,15 +238,16 @@ impl<'a> Clearance<'a> {
         &self.touched
     }
 
-    /// The optional parts of MySQL's catalog in which the cleared statements may have made
+    /// The optional parts of the catalog in which the cleared statements may have made
     /// lines for names that had none: a view, a trigger, a function or procedure, a foreign
-    /// key. (What they changed or dropped had lines there before.)
+    /// key, a type. (What they changed or dropped had lines there before.)
     pub(crate) fn created_parts(&self) -> CatalogParts {
         CatalogParts {
             views: self.views,
             triggers: self.triggers,
             routines: !self.functions.is_empty(),
             references: self.references,
+            types: self.types,
         }
     }
 
@@ -413,9 +417,25 @@ impl<'a> Clearance<'a> {
                 self.touched.insert(name);
                 Ok(())
             }
-            Statement::CreateType { name, .. } => {
+            Statement::CreateType {
+                name,
+                representation,
+            } => {
+                // a range type comes with a multirange type and constructor functions of
+                // another name (derived, or given as an option); a base type with its C
+                // functions: both unclear
+                if !matches!(
+                    representation,
+                    Some(
+                        UserDefinedTypeRepresentation::Enum { .. }
+                            | UserDefinedTypeRepresentation::Composite { .. }
+                    )
+                ) {
+                    return Err("a type other than an enum or composite type".to_owned());
+                }
                 // its labels count from here: a value added later must be committed first
                 self.altered_types = true;
+                self.types = true;
                 self.touch(name).map(|_| ())
             }
             Statement::AlterType(alter) => {
@@ -425,7 +445,10 @@ impl<'a> Clearance<'a> {
                 self.altered_types = true;
                 self.touch(&alter.name).map(|_| ())
             }
-            Statement::CreateDomain(create) => self.touch(&create.name).map(|_| ()),
+            Statement::CreateDomain(create) => {
+                self.types = true;
+                self.touch(&create.name).map(|_| ())
+            }
             Statement::CreateSequence {
                 name,
                 temporary,
@@ -1064,6 +1087,34 @@ mod tests {
             let mut c = Clearance::new(DbBackend::MySql, &scope, &schema);
             c.statement(sql).unwrap();
             assert!(c.created_parts().references, "{sql}");
+        }
+    }
+
+    #[test]
+    fn a_type_made_is_a_part_to_read_back() {
+        let schema = schema();
+        let scope = TableScope::workflow("a");
+        let mut c = Clearance::new(DbBackend::Postgres, &scope, &schema);
+        c.statement("CREATE TABLE ext_a_x (id serial PRIMARY KEY, n int)")
+            .unwrap();
+        assert!(!c.created_parts().types);
+        for sql in [
+            "CREATE TYPE ext_a_mood AS ENUM ('a', 'b')",
+            "CREATE TYPE ext_a_pair AS (a int, b text)",
+            "CREATE DOMAIN ext_a_pos AS integer CHECK (VALUE > 0)",
+        ] {
+            let mut c = Clearance::new(DbBackend::Postgres, &scope, &schema);
+            c.statement(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            assert!(c.created_parts().types, "{sql}");
+        }
+        // types that come with objects of other names
+        for sql in [
+            "CREATE TYPE ext_a_span AS RANGE (subtype = integer)",
+            "CREATE TYPE ext_a_daterange AS RANGE (subtype = date, multirange_type_name = x)",
+            "CREATE TYPE ext_a_base (INPUT = ext_a_in, OUTPUT = ext_a_out)",
+            "CREATE TYPE ext_a_shell",
+        ] {
+            assert!(!clear(DbBackend::Postgres, sql), "{sql}");
         }
     }
 }

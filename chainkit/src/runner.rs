@@ -718,7 +718,6 @@ impl Run<'_> {
         let mut names = std::mem::take(&mut self.dirty);
         names.extend(touched.iter().cloned());
         let created = std::mem::take(&mut self.dirty_parts).union(*created);
-        let parts = parts_to_read(self.backend, Some(&schema), &names, created);
         if self.backend == DbBackend::Postgres {
             // with the write counts of the tables whose rows the runner keeps: the end check
             // then reads those rows only if something else wrote to them since
@@ -727,6 +726,7 @@ impl Run<'_> {
                 names.insert(backend::CHECKSUM_TABLE.to_owned());
             }
         }
+        let parts = parts_to_read(self.backend, Some(&schema), &names, created);
         let fresh = match snapshot_of(conn, &names, parts).await {
             Ok(fresh) => fresh,
             Err(e) => {
@@ -1176,9 +1176,9 @@ async fn guard_snapshot_since<C: ConnectionTrait>(
     }
 }
 
-/// The optional parts of MySQL's catalog a read-back of `names` needs: those in which the kept
-/// `schema` has lines for them, and those statements may have `created`; every part without a
-/// schema, and elsewhere (where the parts are not optional) without looking.
+/// The optional parts of the catalog a read-back of `names` needs (PostgreSQL, MySQL): those in
+/// which the kept `schema` has lines for them, and those statements may have `created`; every
+/// part without a schema, and on SQLite (one select, no parts) without looking.
 fn parts_to_read(
     backend: DbBackend,
     schema: Option<&Snapshot>,
@@ -1186,7 +1186,7 @@ fn parts_to_read(
     created: CatalogParts,
 ) -> CatalogParts {
     match schema {
-        Some(schema) if backend == DbBackend::MySql => {
+        Some(schema) if backend != DbBackend::Sqlite => {
             created.union(schema.catalog_parts_of(names))
         }
         _ => CatalogParts::ALL,

@@ -480,9 +480,9 @@ impl Snapshot {
         self.writes.extend(fresh.writes);
     }
 
-    /// The optional parts of MySQL's catalog (see [`CatalogParts`]) in which objects named
-    /// `names` have lines: views, triggers on them, functions or procedures of their names,
-    /// their foreign keys.
+    /// The optional parts of the catalog (see [`CatalogParts`]) in which objects named
+    /// `names` have lines: views (and rules), triggers on them, functions or procedures of
+    /// their names, their foreign keys, types.
     pub(crate) fn catalog_parts_of(&self, names: &BTreeSet<String>) -> CatalogParts {
         let mut parts = CatalogParts::default();
         for (key, lines) in &self.objects {
@@ -492,9 +492,12 @@ impl Snapshot {
             match key.kind {
                 ObjectKind::View | ObjectKind::MaterializedView => parts.views = true,
                 ObjectKind::Function => parts.routines = true,
+                ObjectKind::Type => parts.types = true,
                 _ => {}
             }
-            parts.views |= lines.iter().any(|l| l.starts_with("view "));
+            parts.views |= lines
+                .iter()
+                .any(|l| l.starts_with("view ") || l.starts_with("rule "));
             parts.triggers |= lines.iter().any(|l| l.starts_with("trigger "));
             parts.references |= lines.iter().any(|l| l.starts_with("references "));
         }
@@ -899,6 +902,7 @@ mod tests {
                 key(ObjectKind::Table, "ext_a_w"),
                 "references fk t ext_a_t id",
             ),
+            (key(ObjectKind::Type, "ext_a_e"), "label 1 x"),
         ]);
         let names = |n: &[&str]| n.iter().map(|s| (*s).to_owned()).collect::<BTreeSet<_>>();
         assert_eq!(
@@ -907,11 +911,13 @@ mod tests {
         );
         let parts = snapshot.catalog_parts_of(&names(&["ext_a_t"]));
         assert!(
-            parts.triggers && !parts.views && !parts.routines && !parts.references,
+            parts.triggers && !parts.views && !parts.routines && !parts.references && !parts.types,
             "{parts:?}"
         );
         assert_eq!(
-            snapshot.catalog_parts_of(&names(&["ext_a_t", "ext_a_v", "ext_a_f", "ext_a_w"])),
+            snapshot.catalog_parts_of(&names(&[
+                "ext_a_t", "ext_a_v", "ext_a_f", "ext_a_w", "ext_a_e"
+            ])),
             CatalogParts::ALL
         );
     }

@@ -268,9 +268,9 @@ async fn what_seaorms_schema_manager_sends_for_its_own_table_is_cleared() {
     }
 }
 
-/// Chain `a`'s migrations for `backend`: a table with a trigger and a view over it, and a table
-/// with a foreign key to it, then (with `more`) a column added to each table and the view
-/// replaced.
+/// Chain `a`'s migrations for `backend`: a table with a trigger and a view over it, a table
+/// with a foreign key to it, on PostgreSQL types (enum, composite, domain), then (with
+/// `more`) a column added to each table, the view replaced and an enum label renamed.
 fn with_view_and_trigger(backend: Backend, more: bool) -> Chain {
     let trigger = match backend {
         Backend::MySql => {
@@ -287,10 +287,13 @@ fn with_view_and_trigger(backend: Backend, more: bool) -> Chain {
     };
     let mut first = vec!["CREATE TABLE ext_a_t (id INTEGER PRIMARY KEY, n INTEGER)"];
     if backend == Backend::Postgres {
-        first.push(
+        first.extend([
             "CREATE FUNCTION ext_a_fill() RETURNS trigger LANGUAGE plpgsql \
              AS $$ BEGIN NEW.n := 1; RETURN NEW; END $$",
-        );
+            "CREATE TYPE ext_a_mood AS ENUM ('a', 'b')",
+            "CREATE TYPE ext_a_pair AS (a integer, b text)",
+            "CREATE DOMAIN ext_a_pos AS integer CHECK (VALUE > 0)",
+        ]);
     }
     first.extend([
         trigger,
@@ -304,14 +307,16 @@ fn with_view_and_trigger(backend: Backend, more: bool) -> Chain {
             Backend::Sqlite => "DROP VIEW ext_a_v",
             _ => "CREATE OR REPLACE VIEW ext_a_v AS SELECT id, n FROM ext_a_t",
         };
-        migrations.push(SqlMigration::new(
-            "m20260401_000002_m",
-            &[
-                "ALTER TABLE ext_a_t ADD COLUMN m INTEGER",
-                replace,
-                "ALTER TABLE ext_a_child ADD COLUMN z INTEGER",
-            ],
-        ));
+        let mut second = vec![
+            "ALTER TABLE ext_a_t ADD COLUMN m INTEGER",
+            replace,
+            "ALTER TABLE ext_a_child ADD COLUMN z INTEGER",
+        ];
+        if backend == Backend::Postgres {
+            // (a label added to an enum would make the run commit, and read all once more)
+            second.push("ALTER TYPE ext_a_mood RENAME VALUE 'b' TO 'c'");
+        }
+        migrations.push(SqlMigration::new("m20260401_000002_m", &second));
     }
     sql_chain("a", migrations)
 }
@@ -331,8 +336,9 @@ fn tables(ns: &str, n: usize) -> Chain {
     sql_chain(ns, migrations)
 }
 
-/// A read-back takes in what cleared statements made or changed of views, triggers and foreign
-/// keys, and what they left of them (MySQL reads those parts of the catalog only then): the end check,
+/// A read-back takes in what cleared statements made or changed of views, triggers, foreign
+/// keys and types, and what they left of them (PostgreSQL and MySQL read those parts of the
+/// catalog only then): the end check,
 /// comparing what the run kept with a full read, finds nothing, and no migration needed a full
 /// check.
 #[tokio::test]
