@@ -514,8 +514,9 @@ impl CatalogParts {
 /// [`guard_catalog`] restricted to the objects named `names` and the lines of the relations
 /// named so (their columns, indexes, constraints, triggers, owned sequences): what a migration
 /// that touched only these names can have changed. The database filters the catalog's own
-/// rows, so the cost follows the names, not the size of the database. On MySQL, `parts` says
-/// which of the optional parts to read (the others are read everywhere).
+/// rows, so the cost follows the names, not the size of the database. On PostgreSQL and
+/// MySQL, `parts_wanted` says which of the optional parts to read (the others are read
+/// everywhere; SQLite's catalog is one select, read whole).
 pub(crate) fn guard_catalog_of(
     backend: DbBackend,
     names: &[&str],

@@ -4,13 +4,14 @@
 //! grouped by chain. Each migration's `up` or `down` runs exactly once per run.
 //!
 //! Where DDL is transactional (PostgreSQL, SQLite) the run shares one transaction. A chain's
-//! consecutive transactional migrations form a segment: each migration runs inside a
-//! savepoint of its own nested in the one before, with its version row, and the first one's
-//! stands for the segment (released or rolled back to as a whole). At the segment's end one guard check compares the schema with the one before the
-//! segment. A migration that fails is rolled back to its savepoint; the ones before it stay.
-//! When the check finds a trespass, the nested savepoints are rolled back from the newest
-//! until the schema is clean again: the last one rolled back is the migration that trespassed,
-//! and the ones before it stay. No migration is run again.
+//! consecutive transactional migrations form a segment: each migration runs inside a savepoint
+//! of its own nested in the one before, with its version row, and the first one's stands for
+//! the segment (released or rolled back to as a whole). At the segment's end one guard check
+//! compares the schema with the one before the segment. A migration that fails is rolled back
+//! to its savepoint; the ones before it stay. When the check finds a trespass, the nested
+//! savepoints are rolled back from the newest until the schema is clean again: the last one
+//! rolled back is the migration that trespassed, and the ones before it stay. No migration is
+//! run again.
 //!
 //! The run commits where later migrations need to see earlier ones committed: before a
 //! migration that opts out of transactions (`use_transaction()` is `Some(false)`), and on
@@ -534,7 +535,7 @@ struct Run<'d> {
     /// would open a table definition each time and slow the statements after it: one read
     /// per chain, not per migration.
     dirty: std::collections::BTreeSet<String>,
-    /// The optional parts of MySQL's catalog in which statements that touched `dirty` may have
+    /// The optional parts of the catalog in which statements that touched `dirty` may have
     /// made lines (see [`Clearance::created_parts`]).
     dirty_parts: CatalogParts,
     /// The chain whose names `dirty` holds.

@@ -543,9 +543,9 @@ pub(crate) async fn snapshot_since<C: ConnectionTrait>(
 
 /// The objects named `names` and the lines of the relations named so, as the guard's
 /// catalog reads them (compare only with [`snapshot_since`]), without any rows: one statement
-/// whose cost follows the names, not the database. On MySQL only the optional `parts` of the
-/// catalog are read (see [`backend::CatalogParts`]): the caller knows the names have no
-/// objects of the others, before as after.
+/// whose cost follows the names, not the database. Of the optional parts of the catalog
+/// (PostgreSQL, MySQL; see [`backend::CatalogParts`]) only `parts` are read: the caller knows
+/// the names have no objects of the others, before as after.
 ///
 /// # Errors
 /// As [`snapshot`].
