@@ -142,7 +142,26 @@ pub(crate) fn read_versions(
     progress: bool,
     checksums: bool,
 ) -> Statement {
-    let aggregate = backend == DbBackend::Sqlite;
+    read_versions_as(
+        backend,
+        tables,
+        progress,
+        checksums,
+        backend == DbBackend::Sqlite,
+    )
+}
+
+/// [`read_versions`], the rows of each table joined into one (`aggregate`, SQLite) or not.
+/// A joined row's `applied_at` is the number of rows joined: a version written by hand that
+/// holds a separator makes the row split into another number, and the reader reads that
+/// table again, row by row.
+pub(crate) fn read_versions_as(
+    backend: DbBackend,
+    tables: &[(&str, &str)],
+    progress: bool,
+    checksums: bool,
+    aggregate: bool,
+) -> Statement {
     let q = |name: &str| quote(backend, name);
     // the types of the first select's NULLs are what the others are read as
     let (null_text, null_int) = match backend {
@@ -157,7 +176,7 @@ pub(crate) fn read_versions(
             if aggregate {
                 format!(
                     "SELECT {i} AS chain, {null_text} AS chain_ns, coalesce(group_concat(version \
-                     || char(2) || applied_at, char(1)), '') AS version, 0 AS applied_at, \
+                     || char(2) || applied_at, char(1)), '') AS version, count(*) AS applied_at, \
                      '{AGGREGATED_VERSIONS}' AS kind FROM {}",
                     q(table)
                 )
@@ -187,7 +206,7 @@ pub(crate) fn read_versions(
         selects.push(if aggregate {
             format!(
                 "SELECT NULL AS chain, namespace AS chain_ns, group_concat(version || char(2) || \
-                 applied_at || char(2) || checksum, char(1)) AS version, 0 AS applied_at, \
+                 applied_at || char(2) || checksum, char(1)) AS version, count(*) AS applied_at, \
                  '{AGGREGATED_CHECKSUMS}' AS kind FROM {} GROUP BY namespace",
                 q(CHECKSUM_TABLE)
             )

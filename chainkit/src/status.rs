@@ -179,7 +179,8 @@ pub(crate) async fn read_state<C: ConnectionTrait>(
                 };
                 chains.len()
             ];
-            fill(&mut recorded, &index, &all, rows);
+            let ambiguous = fill(&mut recorded, &index, &all, rows);
+            read_ambiguous(db, &mut recorded, &index, &all, ambiguous).await?;
             return Ok(DbState {
                 tables: None,
                 progress_exists: true,
@@ -215,7 +216,8 @@ pub(crate) async fn read_state<C: ConnectionTrait>(
         Ok(rows) => rows,
         Err(source) => return Err(unreadable(db, &readable, progress, checksums, source).await),
     };
-    fill(&mut recorded, &index, &readable, rows);
+    let ambiguous = fill(&mut recorded, &index, &readable, rows);
+    read_ambiguous(db, &mut recorded, &index, &readable, ambiguous).await?;
     Ok(DbState {
         tables: Some(tables),
         progress_exists: progress,
@@ -235,13 +237,41 @@ pub(crate) struct VersionRow {
     kind: Option<String>,
 }
 
-/// Sorts the rows read from `tables` (namespace, version table) into each chain's records.
+/// What [`fill`] could not take from SQLite's joined rows, because a version (or another
+/// field) written by hand holds a separator: to be read again row by row.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Ambiguous {
+    /// Positions in the tables read.
+    tables: Vec<usize>,
+    /// The checksum rows.
+    checksums: bool,
+}
+
+/// The rows a joined row of [`backend::read_versions`] holds, each split into its `fields`;
+/// `None` unless there are `count` of them with exactly that many fields each (a separator
+/// inside a field makes more).
+fn split_joined(joined: &str, count: i64, fields: usize) -> Option<Vec<Vec<&str>>> {
+    if count == 0 {
+        return joined.is_empty().then(Vec::new);
+    }
+    let rows: Vec<Vec<&str>> = joined
+        .split(backend::ROW_SEPARATOR)
+        .map(|row| row.split(backend::FIELD_SEPARATOR).collect())
+        .collect();
+    let whole = i64::try_from(rows.len()).is_ok_and(|n| n == count)
+        && rows.iter().all(|row| row.len() == fields);
+    whole.then_some(rows)
+}
+
+/// Sorts the rows read from `tables` (namespace, version table) into each chain's records;
+/// returns what it could not read from joined rows.
 fn fill(
     recorded: &mut [Recorded],
     index: &BTreeMap<&str, usize>,
     tables: &[(&str, &str)],
     rows: Vec<VersionRow>,
-) {
+) -> Ambiguous {
+    let mut ambiguous = Ambiguous::default();
     let of_table: Vec<Option<usize>> = tables
         .iter()
         .map(|(ns, _)| index.get(ns).copied())
@@ -259,28 +289,27 @@ fn fill(
             None => {
                 recorded[i].applied.insert(row.version, row.at);
             }
-            Some(backend::AGGREGATED_VERSIONS) => {
-                for pair in row.version.split(backend::ROW_SEPARATOR) {
-                    if let Some((v, at)) = pair.split_once(backend::FIELD_SEPARATOR) {
+            Some(backend::AGGREGATED_VERSIONS) => match split_joined(&row.version, row.at, 2) {
+                Some(pairs) => {
+                    for pair in pairs {
                         recorded[i]
                             .applied
-                            .insert(v.to_owned(), at.parse().unwrap_or_default());
+                            .insert(pair[0].to_owned(), pair[1].parse().unwrap_or_default());
                     }
                 }
-            }
-            Some(backend::AGGREGATED_CHECKSUMS) => {
-                for triple in row.version.split(backend::ROW_SEPARATOR) {
-                    let mut fields = triple.split(backend::FIELD_SEPARATOR);
-                    if let (Some(v), Some(at), Some(sum)) =
-                        (fields.next(), fields.next(), fields.next())
-                    {
+                None => ambiguous.tables.extend(row.chain),
+            },
+            Some(backend::AGGREGATED_CHECKSUMS) => match split_joined(&row.version, row.at, 3) {
+                Some(triples) => {
+                    for t in triples {
                         recorded[i].checksums.insert(
-                            v.to_owned(),
-                            (sum.to_owned(), at.parse().unwrap_or_default()),
+                            t[0].to_owned(),
+                            (t[2].to_owned(), t[1].parse().unwrap_or_default()),
                         );
                     }
                 }
-            }
+                None => ambiguous.checksums = true,
+            },
             Some(direction @ ("up" | "down")) => {
                 recorded[i].interrupted = Some(Interrupted {
                     migration: row.version,
@@ -296,6 +325,10 @@ fn fill(
             }
         }
     }
+    if ambiguous != Ambiguous::default() {
+        // what is applied is not all known yet: the caller reads it again, and fills again
+        return ambiguous;
+    }
     for r in recorded.iter_mut() {
         if r.interrupted
             .as_ref()
@@ -306,6 +339,7 @@ fn fill(
             r.interrupted = None;
         }
     }
+    ambiguous
 }
 
 /// Every base table of the current database/schema; `context` names the work in an error.
@@ -329,14 +363,47 @@ async fn read_rows<C: ConnectionTrait>(
     progress: bool,
     checksums: bool,
 ) -> Result<Vec<VersionRow>, sea_orm::DbErr> {
-    let rows = db
-        .query_all_raw(backend::read_versions(
-            db.get_database_backend(),
-            tables,
-            progress,
-            checksums,
-        ))
-        .await?;
+    let backend = db.get_database_backend();
+    let statement = backend::read_versions(backend, tables, progress, checksums);
+    read_rows_of(db, statement).await
+}
+
+/// Reads what SQLite's joined rows could not give (see [`Ambiguous`]) again, row by row, into
+/// `recorded`: one more statement, only where a version row written by hand holds a separator.
+async fn read_ambiguous<C: ConnectionTrait>(
+    db: &C,
+    recorded: &mut [Recorded],
+    index: &BTreeMap<&str, usize>,
+    tables: &[(&str, &str)],
+    ambiguous: Ambiguous,
+) -> Result<(), Error> {
+    if ambiguous == Ambiguous::default() {
+        return Ok(());
+    }
+    let again: Vec<(&str, &str)> = ambiguous
+        .tables
+        .iter()
+        .filter_map(|&p| tables.get(p).copied())
+        .collect();
+    let statement = backend::read_versions_as(
+        db.get_database_backend(),
+        &again,
+        false,
+        ambiguous.checksums,
+        false,
+    );
+    let rows = read_rows_of(db, statement)
+        .await
+        .map_err(Error::db("reading version rows"))?;
+    fill(recorded, index, &again, rows);
+    Ok(())
+}
+
+async fn read_rows_of<C: ConnectionTrait>(
+    db: &C,
+    statement: sea_orm::Statement,
+) -> Result<Vec<VersionRow>, sea_orm::DbErr> {
+    let rows = db.query_all_raw(statement).await?;
     let aggregated = db.get_database_backend() == sea_orm::DbBackend::Sqlite;
     rows.into_iter()
         .map(|row| {
@@ -610,5 +677,91 @@ mod tests {
                 },
             ]
         );
+    }
+
+    /// Version rows written by hand may hold anything, the separators of SQLite's one-row read
+    /// of a version table among it: every version comes back as written, on both read paths.
+    #[tokio::test]
+    async fn versions_holding_separators_are_read_as_written() {
+        use crate::testing::{TestDatabase, sql_chain};
+        use sea_orm::{ConnectionTrait, DbBackend, Statement};
+        let versions = [
+            "m\u{1}x",
+            "m\u{2}1",
+            "m\u{1}\u{2}5\u{1}",
+            "plain",
+            "m,comma",
+            "",
+        ];
+        for db in TestDatabase::all().await {
+            let conn = db.connect().await;
+            let backend = conn.get_database_backend();
+            let chain = sql_chain("a", vec![]);
+            let other = sql_chain("b", vec![]);
+            for create in [
+                backend.build(&backend::create_version_table(
+                    backend,
+                    chain.version_table(),
+                )),
+                backend.build(&backend::create_version_table(
+                    backend,
+                    other.version_table(),
+                )),
+                backend.build(&backend::create_progress_table()),
+            ] {
+                conn.execute_raw(create).await.unwrap();
+            }
+            let insert = |table: &str, version: &str, at: i64| {
+                let (a, b) = if backend == DbBackend::Postgres {
+                    ("$1", "$2")
+                } else {
+                    ("?", "?")
+                };
+                Statement::from_sql_and_values(
+                    backend,
+                    format!(
+                        "INSERT INTO {} (version, applied_at) VALUES ({a}, {b})",
+                        backend::quote(backend, table)
+                    ),
+                    [version.into(), at.into()],
+                )
+            };
+            for (i, version) in versions.iter().enumerate() {
+                let at = i64::try_from(i).unwrap() + 1;
+                conn.execute_raw(insert(chain.version_table(), version, at))
+                    .await
+                    .unwrap();
+            }
+            conn.execute_raw(insert(other.version_table(), "m1", 9))
+                .await
+                .unwrap();
+            let expected: BTreeMap<String, i64> = versions
+                .iter()
+                .zip(1..)
+                .map(|(v, at)| ((*v).to_owned(), at))
+                .collect();
+            for read in [Read::Optimistic, Read::Listing] {
+                let state = read_state(&conn, &[&chain, &other], read).await.unwrap();
+                assert_eq!(state.recorded[0].applied, expected, "{backend:?} {read:?}");
+                let b: Vec<_> = state.recorded[1].applied.iter().collect();
+                assert_eq!(b, [(&"m1".to_owned(), &9)], "{backend:?} {read:?}");
+            }
+            conn.close().await.ok();
+            db.drop_database().await;
+        }
+    }
+
+    #[test]
+    fn joined_rows_split_only_into_as_many_rows_as_were_joined() {
+        let joined = "a\u{2}1\u{1}b\u{2}2";
+        assert_eq!(
+            split_joined(joined, 2, 2),
+            Some(vec![vec!["a", "1"], vec!["b", "2"]])
+        );
+        // a separator inside a field: more rows, or more fields
+        assert_eq!(split_joined(joined, 1, 2), None);
+        assert_eq!(split_joined("a\u{2}b\u{2}1", 1, 2), None);
+        assert_eq!(split_joined("", 0, 2), Some(vec![]));
+        assert_eq!(split_joined("\u{2}1", 1, 2), Some(vec![vec!["", "1"]]));
     }
 }
