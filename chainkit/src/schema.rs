@@ -484,23 +484,47 @@ impl Snapshot {
     /// `names` have lines: views (and rules), triggers on them, functions or procedures of
     /// their names, their foreign keys, types.
     pub(crate) fn catalog_parts_of(&self, names: &BTreeSet<String>) -> CatalogParts {
+        use ObjectKind::*;
         let mut parts = CatalogParts::default();
-        for (key, lines) in &self.objects {
-            if !names.contains(&key.name) {
-                continue;
+        // looked up name by name: the snapshot holds the whole database, once per chain
+        for name in names {
+            let mut key = ObjectKey {
+                kind: Table,
+                name: name.clone(),
+            };
+            for kind in [
+                Table,
+                View,
+                MaterializedView,
+                Sequence,
+                Type,
+                Function,
+                Extension,
+            ] {
+                key.kind = kind;
+                let Some(lines) = self.objects.get(&key) else {
+                    continue;
+                };
+                parts = parts.union(Self::parts_of(kind, lines));
             }
-            match key.kind {
-                ObjectKind::View | ObjectKind::MaterializedView => parts.views = true,
-                ObjectKind::Function => parts.routines = true,
-                ObjectKind::Type => parts.types = true,
-                _ => {}
-            }
-            parts.views |= lines
-                .iter()
-                .any(|l| l.starts_with("view ") || l.starts_with("rule "));
-            parts.triggers |= lines.iter().any(|l| l.starts_with("trigger "));
-            parts.references |= lines.iter().any(|l| l.starts_with("references "));
         }
+        parts
+    }
+
+    /// The optional parts of the catalog an object of `kind` with `lines` has lines in.
+    fn parts_of(kind: ObjectKind, lines: &BTreeSet<String>) -> CatalogParts {
+        let mut parts = CatalogParts::default();
+        match kind {
+            ObjectKind::View | ObjectKind::MaterializedView => parts.views = true,
+            ObjectKind::Function => parts.routines = true,
+            ObjectKind::Type => parts.types = true,
+            _ => {}
+        }
+        parts.views |= lines
+            .iter()
+            .any(|l| l.starts_with("view ") || l.starts_with("rule "));
+        parts.triggers |= lines.iter().any(|l| l.starts_with("trigger "));
+        parts.references |= lines.iter().any(|l| l.starts_with("references "));
         parts
     }
 
