@@ -44,7 +44,7 @@ use crate::clearance::Clearance;
 use crate::error::{AppliedMigration, Error, Modified, Trespass};
 use crate::lock_wait;
 use crate::plan::capture::{Record, capture};
-use crate::schema::{ObjectChange, Snapshot, snapshot_of, snapshot_since};
+use crate::schema::{ObjectChange, ObjectKind, Snapshot, snapshot_of, snapshot_since};
 use crate::status::{
     ChainStatus, DbState, MigrationStatus, Read, Status, chain_status, read_state,
 };
@@ -420,6 +420,8 @@ async fn execute(
         dirty_owner: String::new(),
         progress: None,
         announced: None,
+        version_table_lines: None,
+        version_table_learnt_from: None,
     };
     let result = async {
         let mut create: Vec<&str> = create.to_vec();
@@ -434,11 +436,24 @@ async fn execute(
             if let Some(i) = create.iter().position(|t| *t == chain.version_table()) {
                 let table = create.swap_remove(i);
                 run.begin_if_transactional().await?;
-                on!(&run.open, db, |c| c
-                    .execute(&backend::create_version_table(backend, table))
-                    .await)
-                .map_err(Error::db(format!("creating version table {table}")))?;
+                // MySQL: with the progress record of the chain's first migration, in one
+                // round trip (see `Run::step_outside`)
+                let announced = match migrations.first() {
+                    Some(first) if !backend::transactional_ddl(backend) => {
+                        create_announcing(db, chain, table, first.name(), direction).await
+                    }
+                    _ => false,
+                };
+                if !announced {
+                    on!(&run.open, db, |c| c
+                        .execute(&backend::create_version_table(backend, table))
+                        .await)
+                    .map_err(Error::db(format!("creating version table {table}")))?;
+                }
                 run.created(table, chain.namespace()).await?;
+                if let Some(first) = migrations.first().filter(|_| announced) {
+                    run.announce(chain.namespace(), first.name());
+                }
             }
             let mut i = 0;
             while i < migrations.len() {
@@ -465,6 +480,9 @@ async fn execute(
         Ok::<(), Error>(())
     }
     .await;
+    if result.is_err() {
+        run.withdraw_announcement().await;
+    }
     let Some(txn) = run.open.take() else {
         // nothing to roll back: say what no migration explains, after the fact
         if let Err(unexplained) = run.verify(db).await {
@@ -545,6 +563,14 @@ struct Run<'d> {
     /// The chain and migration whose progress record is written already, with the version
     /// row of the migration before it (see [`Run::step_outside`]).
     announced: Option<(String, String)>,
+    /// MySQL: the catalog lines of a version table as the runner creates it, learnt from the
+    /// first one it created and read back in this run. A version table's lines there do not
+    /// name it (`PRIMARY`), so every later one is given them without a read; the end check
+    /// compares them with what the server holds, like every line the run keeps.
+    version_table_lines: Option<Vec<(ObjectKind, std::collections::BTreeSet<String>)>>,
+    /// The version table created in this run whose read-back is to teach
+    /// `version_table_lines`.
+    version_table_learnt_from: Option<String>,
 }
 
 impl Run<'_> {
@@ -618,15 +644,51 @@ impl Run<'_> {
             return Ok(());
         }
         self.flush_unless(namespace).await?;
-        self.dirty.insert(table.to_owned());
-        self.dirty_owner = namespace.to_owned();
+        let mut schema = self.schema.take();
+        match &self.version_table_lines {
+            Some(lines) => schema = schema.map(|s| s.with_objects_named(table, lines)),
+            None => {
+                self.dirty.insert(table.to_owned());
+                self.dirty_owner = namespace.to_owned();
+                if self.backend == DbBackend::MySql {
+                    self.version_table_learnt_from = Some(table.to_owned());
+                }
+            }
+        }
         // its rows: none yet, and from now on only the runner's own
         let joined = backend::transactional_ddl(self.backend);
+        self.schema = schema.map(|s| s.with_empty_version_table(table, joined));
+        Ok(())
+    }
+
+    /// Takes it that the progress record of `migration` of the chain `namespace` was just
+    /// written (see [`create_announcing`]).
+    fn announce(&mut self, namespace: &str, migration: &str) {
+        let direction = self.direction.word();
+        self.announced = Some((namespace.to_owned(), migration.to_owned()));
         self.schema = self
             .schema
             .take()
-            .map(|s| s.with_empty_version_table(table, joined));
-        Ok(())
+            .map(|s| s.with_progress_row(namespace, migration, direction));
+    }
+
+    /// Removes, best effort, the progress record of an announced migration that never
+    /// started (the run failed before it): a later start would take it as interrupted.
+    async fn withdraw_announcement(&mut self) {
+        let Some((namespace, _)) = self.announced.take() else {
+            return;
+        };
+        if self
+            .db
+            .execute(&backend::delete_progress(&namespace))
+            .await
+            .is_ok()
+        {
+            self.schema = self
+                .schema
+                .take()
+                .map(|s| s.without_progress_row(&namespace));
+        }
     }
 
     /// Reads back the names cleared migrations touched (`dirty`), unless they are all
@@ -636,6 +698,13 @@ impl Run<'_> {
         if self.dirty.is_empty() || self.dirty_owner == namespace {
             return Ok(());
         }
+        // only cleared migrations ran since the version table was created (a full read
+        // empties `dirty`), and none of them may touch a version table: its lines are
+        // those the runner's statement made
+        let learn = self
+            .version_table_learnt_from
+            .take()
+            .filter(|table| self.dirty.contains(table));
         let (open, db) = (&self.open, self.db);
         on!(open, db, |c| read_dirty(
             c,
@@ -643,7 +712,11 @@ impl Run<'_> {
             &mut self.dirty_parts,
             &mut self.schema
         )
-        .await)
+        .await)?;
+        if let (Some(table), Some(schema)) = (learn, &self.schema) {
+            self.version_table_lines = Some(schema.objects_named(&table));
+        }
+        Ok(())
     }
 
     /// Compares the schema the run keeps, where cleared migrations changed it, with a full
@@ -1434,6 +1507,36 @@ async fn record_and_announce(
         return Err(e);
     }
     Ok(true)
+}
+
+/// MySQL: creates the version table `table` of `chain` and writes the progress record of its
+/// first migration `first` in one round trip. `false` when that did not happen (a value that
+/// cannot be written into the text, or a failure: the caller then creates the table as usual,
+/// which is idempotent and reports what fails, and the record is written before `first`
+/// starts, as for any migration).
+async fn create_announcing(
+    db: &DatabaseConnection,
+    chain: &Chain,
+    table: &str,
+    first: &str,
+    direction: Direction,
+) -> bool {
+    let backend = db.get_database_backend();
+    let create = backend.build(&backend::create_version_table(backend, table));
+    let record = backend.build(&backend::insert_progress(
+        chain.namespace(),
+        first,
+        direction.word(),
+    ));
+    let (Some(create), Some(record)) = (
+        backend::inline_mysql(&create),
+        backend::inline_mysql(&record),
+    ) else {
+        return false;
+    };
+    db.execute_unprepared(&format!("{create}; {record}"))
+        .await
+        .is_ok()
 }
 
 /// Awaits `work`, turning a panic inside it into its message.

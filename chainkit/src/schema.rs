@@ -51,6 +51,17 @@ pub enum ObjectKind {
 }
 
 impl ObjectKind {
+    /// The kinds the catalog describes (not rows).
+    pub(crate) const CATALOG: [Self; 7] = [
+        Self::Table,
+        Self::View,
+        Self::MaterializedView,
+        Self::Sequence,
+        Self::Type,
+        Self::Function,
+        Self::Extension,
+    ];
+
     /// The words an error message uses for the kind.
     pub fn noun(self) -> &'static str {
         match self {
@@ -464,6 +475,43 @@ impl Snapshot {
         self
     }
 
+    /// The objects of the catalog named `name`, with their lines, to be given to another name
+    /// with [`Self::with_objects_named`].
+    pub(crate) fn objects_named(&self, name: &str) -> Vec<(ObjectKind, BTreeSet<String>)> {
+        let mut key = ObjectKey::table(name);
+        ObjectKind::CATALOG
+            .into_iter()
+            .filter_map(|kind| {
+                key.kind = kind;
+                Some((kind, self.objects.get(&key)?.clone()))
+            })
+            .collect()
+    }
+
+    /// The same snapshot with `objects` (see [`Self::objects_named`]) named `name`, in place
+    /// of any object of the catalog of that name.
+    pub(crate) fn with_objects_named(
+        mut self,
+        name: &str,
+        objects: &[(ObjectKind, BTreeSet<String>)],
+    ) -> Self {
+        let mut key = ObjectKey::table(name);
+        for kind in ObjectKind::CATALOG {
+            key.kind = kind;
+            self.objects.remove(&key);
+        }
+        self.objects.extend(objects.iter().map(|(kind, lines)| {
+            (
+                ObjectKey {
+                    kind: *kind,
+                    name: name.to_owned(),
+                },
+                lines.clone(),
+            )
+        }));
+        self
+    }
+
     /// Replaces every schema object named in `names` by what `fresh` (a read of those names
     /// only) holds of them.
     pub(crate) fn replace_named(&mut self, names: &BTreeSet<String>, fresh: Snapshot) {
@@ -484,23 +532,11 @@ impl Snapshot {
     /// `names` have lines: views (and rules), triggers on them, functions or procedures of
     /// their names, their foreign keys, types.
     pub(crate) fn catalog_parts_of(&self, names: &BTreeSet<String>) -> CatalogParts {
-        use ObjectKind::*;
         let mut parts = CatalogParts::default();
         // looked up name by name: the snapshot holds the whole database, once per chain
         for name in names {
-            let mut key = ObjectKey {
-                kind: Table,
-                name: name.clone(),
-            };
-            for kind in [
-                Table,
-                View,
-                MaterializedView,
-                Sequence,
-                Type,
-                Function,
-                Extension,
-            ] {
+            let mut key = ObjectKey::table(name);
+            for kind in ObjectKind::CATALOG {
                 key.kind = kind;
                 let Some(lines) = self.objects.get(&key) else {
                     continue;
@@ -807,6 +843,31 @@ mod tests {
 
     fn snap(lines: &[(ObjectKind, &str, &str)]) -> Snapshot {
         Snapshot::from_lines(lines.iter().map(|(k, n, l)| (key(*k, n), *l)))
+    }
+
+    #[test]
+    fn the_objects_of_one_name_are_given_to_another_in_place_of_its_own() {
+        use ObjectKind::*;
+        let before = snap(&[
+            (Table, "v1", "column version"),
+            (Table, "v1", "index PRIMARY"),
+            (VersionRows, "v1", "m1"),
+            (Table, "v2", "column stale"),
+            (View, "v2", "view 1"),
+            (Table, "other", "column x"),
+        ]);
+        let lines = before.objects_named("v1");
+        assert_eq!(lines.len(), 1, "the version rows are not the catalog's");
+        let after = before.clone().with_objects_named("v2", &lines);
+        assert_eq!(after.describe("v2"), before.describe("v1"));
+        assert_eq!(after.lines(&key(View, "v2")), None);
+        assert_eq!(after.lines(&key(VersionRows, "v2")), None);
+        assert_eq!(after.describe("other"), before.describe("other"));
+        assert_eq!(after.describe("v1"), before.describe("v1"));
+        assert_eq!(
+            before.with_objects_named("new", &lines).describe("new"),
+            after.describe("v1")
+        );
     }
 
     #[test]
