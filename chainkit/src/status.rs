@@ -463,10 +463,11 @@ async fn unreadable<C: ConnectionTrait>(
 /// Joins a chain's migrations with what the database records.
 pub(crate) fn chain_status(chain: &Chain, recorded: &Recorded) -> ChainStatus {
     let names = chain.migration_names();
+    let known: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
     let unknown_applied = recorded
         .applied
         .keys()
-        .filter(|v| !names.contains(v))
+        .filter(|v| !known.contains(v.as_str()))
         .cloned()
         .collect();
     let sources = chain.sources();
