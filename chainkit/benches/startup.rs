@@ -38,21 +38,21 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 #[derive(Debug, Parser)]
 struct Args {
     /// Number of chains, the engine's included
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = at_least_one)]
     chains: usize,
     /// Migrations per chain
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = at_least_one)]
     migrations: usize,
     /// A server to benchmark on (scratch databases are created there); repeatable.
     /// Default: SQLite only
     #[arg(long = "database-url")]
     database_urls: Vec<String>,
     /// Repetitions of each no-op measurement
-    #[arg(long, default_value_t = 7)]
+    #[arg(long, default_value_t = 7, value_parser = at_least_one)]
     reps: usize,
     /// Repetitions of each fresh measurement (a multiple of 4 gives each of the four installs
     /// every place in the order equally often)
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = at_least_one)]
     fresh_reps: usize,
     /// Print one JSON object per backend and line instead of a table
     #[arg(long)]
@@ -453,5 +453,14 @@ async fn main() {
                 r.noop_statements
             );
         }
+    }
+}
+
+/// A count of 1 or more.
+fn at_least_one(text: &str) -> std::result::Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
     }
 }

@@ -64,15 +64,22 @@ enum Command {
     /// reading every version table), medians of several runs
     Bench {
         /// Number of chains, the engine's included
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, default_value_t = 50, value_parser = at_least_one)]
         chains: usize,
         /// Migrations per chain
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 10, value_parser = at_least_one)]
         migrations: usize,
         /// A PostgreSQL or MySQL server to measure on as well (scratch databases are created
         /// there and dropped); repeatable. SQLite is always measured
         #[arg(long = "database-url", value_name = "URL")]
         database_urls: Vec<String>,
+        /// Fresh installs measured per figure (a multiple of 4 gives each of the four installs
+        /// of a repetition every place in their order equally often); the median is reported
+        #[arg(long, default_value_t = 4, value_parser = at_least_one, value_name = "N")]
+        fresh_reps: usize,
+        /// No-op starts measured per figure; the median is reported
+        #[arg(long, default_value_t = 7, value_parser = at_least_one, value_name = "N")]
+        reps: usize,
         /// Print one JSON object per backend and line
         #[arg(long)]
         json: bool,
@@ -100,11 +107,15 @@ fn main() -> ExitCode {
             chains,
             migrations,
             database_urls,
+            fresh_reps,
+            reps,
             json,
         } => {
             let mut args = vec![
                 format!("--chains={chains}"),
                 format!("--migrations={migrations}"),
+                format!("--fresh-reps={fresh_reps}"),
+                format!("--reps={reps}"),
             ];
             args.extend(database_urls.iter().map(|u| format!("--database-url={u}")));
             if json {
@@ -119,5 +130,14 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A count of 1 or more.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
     }
 }
