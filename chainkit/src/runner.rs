@@ -714,7 +714,9 @@ impl Run<'_> {
         )
         .await)?;
         if let (Some(table), Some(schema)) = (learn, &self.schema) {
-            self.version_table_lines = Some(schema.objects_named(&table));
+            // none when it is gone again (dropped past the runner): the next one is read
+            let lines = schema.objects_named(&table);
+            self.version_table_lines = (!lines.is_empty()).then_some(lines);
         }
         Ok(())
     }
