@@ -1063,6 +1063,21 @@ pub(crate) fn inline_mysql(stmt: &Statement) -> Option<String> {
 }
 
 /// Quotes an identifier for `backend`.
+/// MySQL: locks the tables (or views) `names` on this session for reading, without waiting
+/// for a lock another session holds (MariaDB; MySQL 8 waits a second at most), the session's
+/// lock wait restored afterwards. Another session's DDL on them waits until `UNLOCK TABLES`.
+pub(crate) fn lock_for_reading(names: &std::collections::BTreeSet<String>) -> String {
+    let list = names
+        .iter()
+        .map(|name| format!("{} READ", quote(DbBackend::MySql, name)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SET SESSION lock_wait_timeout = 0; LOCK TABLES {list}; \
+         SET SESSION lock_wait_timeout = DEFAULT"
+    )
+}
+
 pub(crate) fn quote(backend: DbBackend, name: &str) -> String {
     match backend {
         DbBackend::MySql => format!("`{}`", name.replace('`', "``")),

@@ -422,6 +422,8 @@ async fn execute(
         announced: None,
         version_table_lines: None,
         version_table_learnt_from: None,
+        reader: Reader::Unopened,
+        reading: None,
     };
     let result = async {
         let mut create: Vec<&str> = create.to_vec();
@@ -483,6 +485,19 @@ async fn execute(
     if result.is_err() {
         run.withdraw_announcement().await;
     }
+    let outcome = finish(&mut run, result, atomic).await;
+    run.close_reader().await;
+    outcome
+}
+
+/// Ends `run`, whose steps came to `result`: the end check, then the run's transaction
+/// committed, or rolled back where the run failed and is `atomic`.
+async fn finish(
+    run: &mut Run<'_>,
+    result: Result<(), Error>,
+    atomic: bool,
+) -> Result<Vec<AppliedMigration>, Failed> {
+    let db = run.db;
     let Some(txn) = run.open.take() else {
         // nothing to roll back: say what no migration explains, after the fact
         if let Err(unexplained) = run.verify(db).await {
@@ -491,7 +506,9 @@ async fn execute(
             }
             return Err(unexplained.into());
         }
-        return result.map(|()| run.done).map_err(Failed::from);
+        return result
+            .map(|()| std::mem::take(&mut run.done))
+            .map_err(Failed::from);
     };
     if let Err(unexplained) = run.verify(&txn).await {
         if let Err(error) = result {
@@ -505,7 +522,7 @@ async fn execute(
     }
     match result {
         Ok(()) => match txn.commit().await {
-            Ok(()) => Ok(run.done),
+            Ok(()) => Ok(std::mem::take(&mut run.done)),
             Err(e) => Err(Error::Database {
                 context: "committing".to_owned(),
                 source: Box::new(e),
@@ -571,6 +588,28 @@ struct Run<'d> {
     /// The version table created in this run whose read-back is to teach
     /// `version_table_lines`.
     version_table_learnt_from: Option<String>,
+    /// MySQL: the second session read-backs run on (see [`Run::flush_unless`]).
+    reader: Reader,
+    /// The read-back running there, whose lines are not in `schema` yet.
+    reading: Option<Reading>,
+}
+
+/// MySQL: the session a chain's read-back runs on while the next chain's migrations run.
+enum Reader {
+    /// Not needed yet.
+    Unopened,
+    Open(DatabaseConnection),
+    /// Not to be had (connecting failed, or not a driver's pool): read-backs run on the
+    /// run's own connection.
+    Unavailable,
+}
+
+/// A read-back running on the [`Reader`], the tables it names locked there until it is done.
+struct Reading {
+    names: std::collections::BTreeSet<String>,
+    /// The version table whose lines it is to teach (`Run::version_table_lines`).
+    learn: Option<String>,
+    task: tokio::task::JoinHandle<Result<Snapshot, Error>>,
 }
 
 impl Run<'_> {
@@ -628,6 +667,7 @@ impl Run<'_> {
         if let Some(schema) = self.schema.take() {
             return Ok(schema);
         }
+        self.discard_reading().await;
         let (open, db) = (&self.open, self.db);
         let read = async { on!(open, db, |c| guard_snapshot(c).await) };
         let (read, seen) = capture(read).await;
@@ -693,11 +733,13 @@ impl Run<'_> {
 
     /// Reads back the names cleared migrations touched (`dirty`), unless they are all
     /// `namespace`'s (the chain about to run: whatever it does to them is its own); `""`
-    /// reads them back in any case.
+    /// reads them back in any case. On MySQL the read runs on a second session while the
+    /// next migrations run, where it can ([`Run::read_in_background`]).
     async fn flush_unless(&mut self, namespace: &str) -> Result<(), Error> {
         if self.dirty.is_empty() || self.dirty_owner == namespace {
             return Ok(());
         }
+        self.settle().await?;
         // only cleared migrations ran since the version table was created (a full read
         // empties `dirty`), and none of them may touch a version table: its lines are
         // those the runner's statement made
@@ -705,6 +747,9 @@ impl Run<'_> {
             .version_table_learnt_from
             .take()
             .filter(|table| self.dirty.contains(table));
+        if !namespace.is_empty() && self.read_in_background(&learn).await {
+            return Ok(());
+        }
         let (open, db) = (&self.open, self.db);
         on!(open, db, |c| read_dirty(
             c,
@@ -713,12 +758,126 @@ impl Run<'_> {
             &mut self.schema
         )
         .await)?;
-        if let (Some(table), Some(schema)) = (learn, &self.schema) {
-            // none when it is gone again (dropped past the runner): the next one is read
-            let lines = schema.objects_named(&table);
-            self.version_table_lines = (!lines.is_empty()).then_some(lines);
+        if let Some(schema) = &self.schema {
+            learn_version_table(&mut self.version_table_lines, schema, learn);
         }
         Ok(())
+    }
+
+    /// MySQL: starts the read-back of `dirty` on the [`Reader`], the tables named locked
+    /// there first (`LOCK TABLES … READ`, not waiting: a table another session holds makes
+    /// the read run here). `false` where it did not start (nothing taken out of `dirty`).
+    ///
+    /// The migrations that run meanwhile are the next chain's. What they do to its objects
+    /// through their own statements is its own; a statement that changes one of the names
+    /// locked (sent past the statement log, a trespass) waits for the read to end, so the
+    /// read sees the names as the chain left them and the end check sees the change. The
+    /// read starts only where nothing the next chain's clearance asks of the kept schema can
+    /// come from it: the statements made no view, trigger or routine (a routine cannot be
+    /// locked), and the names have no routine lines.
+    async fn read_in_background(&mut self, learn: &Option<String>) -> bool {
+        let created = self.dirty_parts;
+        let Some(schema) = &self.schema else {
+            return false;
+        };
+        if self.backend != DbBackend::MySql
+            || self.open.is_some()
+            || created.views
+            || created.triggers
+            || created.routines
+            || tokio::runtime::Handle::try_current().is_err()
+        {
+            return false;
+        }
+        let parts = parts_to_read(self.backend, Some(schema), &self.dirty, created);
+        if parts.routines {
+            return false;
+        }
+        let Some(reader) = self.reader().await else {
+            return false;
+        };
+        if let Err(e) = reader
+            .execute_unprepared(&backend::lock_for_reading(&self.dirty))
+            .await
+        {
+            tracing::debug!("reading back on the run's own connection: {e}");
+            return false;
+        }
+        let names = std::mem::take(&mut self.dirty);
+        self.dirty_parts = CatalogParts::default();
+        let read = names.clone();
+        let task = tokio::spawn(async move {
+            let fresh = snapshot_of(&reader, &read, parts).await;
+            let unlocked = reader.execute_unprepared("UNLOCK TABLES").await;
+            let fresh = fresh?;
+            unlocked.map_err(Error::db("unlocking the tables read back"))?;
+            Ok(fresh)
+        });
+        self.reading = Some(Reading {
+            names,
+            learn: learn.clone(),
+            task,
+        });
+        true
+    }
+
+    /// The [`Reader`], opened on first use.
+    async fn reader(&mut self) -> Option<DatabaseConnection> {
+        if matches!(self.reader, Reader::Unopened) {
+            self.reader = match crate::connect::another_session(self.db).await {
+                Some(Ok(conn)) => Reader::Open(conn),
+                Some(Err(e)) => {
+                    tracing::debug!("reading back on the run's own connection: {e}");
+                    Reader::Unavailable
+                }
+                None => Reader::Unavailable,
+            };
+        }
+        match &self.reader {
+            Reader::Open(conn) => Some(conn.clone()),
+            _ => None,
+        }
+    }
+
+    /// Waits for the read-back running on the [`Reader`], if any, and puts its lines into
+    /// the kept schema.
+    async fn settle(&mut self) -> Result<(), Error> {
+        let mut schema = self.schema.take();
+        let settled = self.settle_into(schema.as_mut()).await;
+        self.schema = schema;
+        settled
+    }
+
+    /// [`Run::settle`], into `schema` (the kept schema, taken out of the run).
+    async fn settle_into(&mut self, schema: Option<&mut Snapshot>) -> Result<(), Error> {
+        let Some(reading) = self.reading.take() else {
+            return Ok(());
+        };
+        let fresh = reading
+            .task
+            .await
+            .map_err(|e| Error::db("reading back the schema")(DbErr::Custom(e.to_string())))??;
+        if let Some(schema) = schema {
+            schema.replace_named(&reading.names, fresh);
+            learn_version_table(&mut self.version_table_lines, schema, reading.learn);
+        }
+        Ok(())
+    }
+
+    /// Drops the read-back running on the [`Reader`], once it is done: a full read replaces
+    /// what it would bring.
+    async fn discard_reading(&mut self) {
+        if let Some(reading) = self.reading.take() {
+            reading.task.await.ok();
+        }
+    }
+
+    /// Closes the [`Reader`], if it was opened.
+    async fn close_reader(&mut self) {
+        self.discard_reading().await;
+        if let Reader::Open(conn) = std::mem::replace(&mut self.reader, Reader::Unavailable) {
+            conn.close().await.ok();
+        }
     }
 
     /// Compares the schema the run keeps, where cleared migrations changed it, with a full
@@ -726,6 +885,7 @@ impl Run<'_> {
     /// statement log, on another connection, by another session). Where the run has a
     /// transaction, the caller rolls it back.
     async fn verify<C: ConnectionTrait>(&mut self, conn: &C) -> Result<(), Error> {
+        self.settle().await?;
         if !std::mem::take(&mut self.unverified) {
             return Ok(());
         }
@@ -1075,7 +1235,7 @@ impl Run<'_> {
         let db = self.db;
         self.flush_unless(chain.namespace()).await?;
         // every way out below leaves a schema behind, or none after a failure that ends the run
-        let before = self.take_schema().await?;
+        let mut before = self.take_schema().await?;
         let direction = self.direction.word();
         let announced = self.announced.take().is_some_and(|(namespace, migration)| {
             namespace == chain.namespace() && migration == name
@@ -1125,6 +1285,7 @@ impl Run<'_> {
             // read in full: the progress record stays
             self.dirty.clear();
             self.dirty_parts = CatalogParts::default();
+            self.discard_reading().await;
             self.schema = Some(guard_snapshot(db).await?);
             return Err(self.failed(chain, name, cause, false));
         }
@@ -1142,6 +1303,8 @@ impl Run<'_> {
                 // to them, the full read takes them as they are now
                 let earlier = std::mem::take(&mut self.dirty);
                 self.dirty_parts = CatalogParts::default();
+                // the chain before it, as it left its objects
+                self.settle_into(Some(&mut before)).await?;
                 let after = guard_snapshot(db).await?;
                 let found = before.trespasses(
                     &after,
@@ -1266,6 +1429,20 @@ fn parts_to_read(
             created.union(schema.catalog_parts_of(names))
         }
         _ => CatalogParts::ALL,
+    }
+}
+
+/// Keeps the lines of the version table `learn`, just read back into `schema`, for the version
+/// tables the run creates later (`Run::version_table_lines`); none when it is gone again
+/// (dropped past the runner): the next one is read.
+fn learn_version_table(
+    lines: &mut Option<Vec<(ObjectKind, std::collections::BTreeSet<String>)>>,
+    schema: &Snapshot,
+    learn: Option<String>,
+) {
+    if let Some(table) = learn {
+        let learnt = schema.objects_named(&table);
+        *lines = (!learnt.is_empty()).then_some(learnt);
     }
 }
 

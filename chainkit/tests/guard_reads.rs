@@ -371,3 +371,143 @@ async fn read_backs_take_in_views_triggers_and_foreign_keys_made_or_kept_by_clea
         test_db.drop_database().await;
     }
 }
+
+/// Alters chain `a`'s first table in a root span of the capture's name (as if sent on another
+/// connection), then creates its own table.
+struct AltersEarlierChain;
+
+impl MigrationName for AltersEarlierChain {
+    fn name(&self) -> &str {
+        "m20260501_000001_alters_a"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AltersEarlierChain {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        db.execute_unprepared("ALTER TABLE ext_a_t1 ADD COLUMN sneaked INTEGER")
+            .instrument(tracing::info_span!(
+                target: "chainkit::capture",
+                parent: None,
+                "chainkit_capture"
+            ))
+            .await?;
+        db.execute_unprepared("CREATE TABLE ext_h_own (id INTEGER PRIMARY KEY)")
+            .await?;
+        Ok(())
+    }
+}
+
+/// The next chain's first migration changes a table of the chain before it, unseen, while
+/// that chain's tables are being read back (on MySQL on a second session, while the next
+/// chain runs; the change waits for that read): the end check finds it, named.
+#[tokio::test]
+async fn a_change_to_the_chain_before_made_while_it_is_read_back_is_found() {
+    for test_db in TestDatabase::all().await {
+        let backend = test_db.backend;
+        let db = test_db.connect().await;
+        let sneaky = Chain::from_fn("h", "seaql_migrations_h", || {
+            vec![Box::new(AltersEarlierChain) as Box<dyn MigrationTrait>]
+        });
+        // enough tables in `a` that its read-back is still running when `h` starts
+        let registry = Registry::new(engine(), [chain("a", 30, false), sneaky]).unwrap();
+        let err = chainkit::migrate(&db, &registry).await.unwrap_err();
+        let Error::Unexplained { changes, .. } = &err else {
+            panic!("{backend}: {err}");
+        };
+        let named: Vec<String> = changes.iter().map(ToString::to_string).collect();
+        assert_eq!(named, [r#"table "ext_a_t1" altered"#], "{backend}");
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}
+
+/// Chain `p`'s one migration: creates its table, then, on `other` (a connection opened before
+/// the run, whose statements no migration's capture sees), starts a transaction writing a row
+/// to it and keeps it open until `release` (it says when the row is in), then sets
+/// `committed`.
+struct LeavesAWriterOpen {
+    other: sea_orm::DatabaseConnection,
+    release: std::sync::Arc<tokio::sync::Notify>,
+    committed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl MigrationName for LeavesAWriterOpen {
+    fn name(&self) -> &str {
+        "m20260601_000001_writer"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for LeavesAWriterOpen {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use sea_orm::TransactionTrait;
+        manager
+            .get_connection()
+            .execute_unprepared("CREATE TABLE ext_p_t (id INTEGER PRIMARY KEY)")
+            .await?;
+        let other = self.other.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (release, committed) = (self.release.clone(), self.committed.clone());
+        tokio::spawn(async move {
+            let txn = other.begin().await.unwrap();
+            txn.execute_unprepared("INSERT INTO ext_p_t (id) VALUES (1)")
+                .await
+                .unwrap();
+            tx.send(()).unwrap();
+            release.notified().await;
+            txn.commit().await.unwrap();
+            committed.store(true, Ordering::SeqCst);
+        });
+        rx.await.map_err(|e| DbErr::Custom(e.to_string()))
+    }
+}
+
+/// MySQL: where another session holds a table of the chain before (a transaction writing to
+/// it), its read-back cannot lock it and runs on the run's own connection at once, without
+/// waiting for that session; the run goes on and its end check finds nothing.
+#[tokio::test]
+async fn a_table_another_session_writes_to_is_read_back_without_waiting_for_it() {
+    for test_db in TestDatabase::all().await {
+        let backend = test_db.backend;
+        if backend != Backend::MySql {
+            // only MySQL reads back on a second session; elsewhere the run's own transaction
+            // would wait for the writer
+            test_db.drop_database().await;
+            continue;
+        }
+        let db = test_db.connect().await;
+        let committed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let release = std::sync::Arc::new(tokio::sync::Notify::new());
+        let other = sea_orm::Database::connect(&test_db.url).await.unwrap();
+        let writer = {
+            let (other, committed, release) = (other.clone(), committed.clone(), release.clone());
+            Chain::from_fn("p", "seaql_migrations_p", move || {
+                vec![Box::new(LeavesAWriterOpen {
+                    other: other.clone(),
+                    release: release.clone(),
+                    committed: committed.clone(),
+                }) as Box<dyn MigrationTrait>]
+            })
+        };
+        let registry = Registry::new(engine(), [writer, chain("q", 2, false)]).unwrap();
+        let run = chainkit::migrate(&db, &registry);
+        let report = tokio::time::timeout(std::time::Duration::from_secs(60), run)
+            .await
+            .expect("the run waits for the other session")
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        assert_eq!(report.applied.len(), 4, "{backend}");
+        assert!(
+            !committed.load(Ordering::SeqCst),
+            "{backend}: the run waited for the other session"
+        );
+        release.notify_one();
+        while !committed.load(Ordering::SeqCst) {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        other.close().await.ok();
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}
