@@ -625,7 +625,7 @@ const POSTGRES_PARTS: [(Option<&str>, Part); 14] = [
     (Some("t.typname"), Part::Types),
     (Some("p.proname"), Part::Routines),
     (None, Part::Always),
-    (Some("w.relname"), Part::Always),
+    (Some("c.relname"), Part::Always),
     (None, Part::Always),
 ];
 
@@ -765,10 +765,12 @@ fn catalog_sql(backend: DbBackend) -> &'static str {
              UNION ALL \
              SELECT 'extension', x.extname::text, 'extension ' || x.extversion FROM pg_extension x \
              UNION ALL \
-             SELECT 'writes', w.relname::text, (w.n_tup_ins + w.n_tup_upd + w.n_tup_del)::text \
+             SELECT 'writes', c.relname::text, (pg_stat_get_xact_tuples_inserted(c.oid) \
+               + pg_stat_get_xact_tuples_updated(c.oid) + pg_stat_get_xact_tuples_deleted(c.oid))::text \
                || ' ' || c.relfilenode::text || ' ' || now()::text || ' ' || pg_backend_pid()::text \
-               FROM pg_stat_xact_user_tables w JOIN pg_class c ON c.oid = w.relid \
-               WHERE w.schemaname = current_schema() AND w.relname LIKE 'seaql\\_migrations%' \
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+               WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'm') \
+               AND c.relname LIKE 'seaql\\_migrations%' \
              UNION ALL \
              SELECT 'opaque', e.evtname::text, 'event trigger' FROM pg_event_trigger e \
                WHERE e.evtenabled <> 'D'"

@@ -133,9 +133,10 @@ impl fmt::Display for ObjectKey {
 pub struct Snapshot {
     objects: BTreeMap<ObjectKey, BTreeSet<String>>,
     /// PostgreSQL: per version table (and the progress and checksum tables), what this
-    /// transaction wrote to it so far (`pg_stat_xact_user_tables`), its file node (which
-    /// `TRUNCATE` changes) and which transaction: a table whose line is the same in a later
-    /// snapshot of the same transaction holds the same rows, which need not be read again.
+    /// transaction wrote to it so far (`pg_stat_get_xact_tuples_inserted` and the others),
+    /// its file node (which `TRUNCATE` changes) and which transaction: a table whose line is
+    /// the same in a later snapshot of the same transaction holds the same rows, which need
+    /// not be read again.
     writes: BTreeMap<String, String>,
     /// PostgreSQL: the database has enabled event triggers, which may do anything when a
     /// statement runs, so no statement can be cleared by what it says.
