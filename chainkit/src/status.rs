@@ -404,6 +404,9 @@ async fn read_rows_of<C: ConnectionTrait>(
     statement: sea_orm::Statement,
 ) -> Result<Vec<VersionRow>, sea_orm::DbErr> {
     let rows = db.query_all_raw(statement).await?;
+    if let Some(read) = pg_version_rows(&rows) {
+        return read;
+    }
     let aggregated = db.get_database_backend() == sea_orm::DbBackend::Sqlite;
     rows.into_iter()
         .map(|row| {
@@ -426,6 +429,63 @@ async fn read_rows_of<C: ConnectionTrait>(
             })
         })
         .collect()
+}
+
+/// PostgreSQL's rows of [`backend::read_versions`] decoded from the driver's rows directly,
+/// their column types checked once on the first row: checking every value's type, as
+/// SeaORM's getters do, was most of the client's time in a start with nothing to do (a
+/// tenth of a millisecond at 500 rows). `None` where the rows are not PostgreSQL's, or the
+/// columns not of the types the statement gives (a version table made by hand with other
+/// types): the caller decodes them value by value, with errors that say what is wrong.
+fn pg_version_rows(
+    rows: &[sea_orm::QueryResult],
+) -> Option<Result<Vec<VersionRow>, sea_orm::DbErr>> {
+    use sea_orm::sqlx::{Column as _, Row as _, TypeInfo as _};
+    const INT: &[&str] = &["INT8"];
+    // what sqlx decodes a `String` from
+    const TEXT: &[&str] = &["TEXT", "VARCHAR", "BPCHAR", "NAME"];
+    let first = rows.first()?.try_as_pg_row()?;
+    let columns = first.columns();
+    let typed = [INT, TEXT, TEXT, INT, TEXT]
+        .iter()
+        .enumerate()
+        .all(|(i, names)| {
+            columns
+                .get(i)
+                .is_some_and(|c| names.contains(&c.type_info().name()))
+        });
+    if !typed || columns.len() != 5 {
+        return None;
+    }
+    let error = |e: sea_orm::sqlx::Error| {
+        sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(e)))
+    };
+    let mut read = Vec::with_capacity(rows.len());
+    for row in rows {
+        let row = row.try_as_pg_row()?;
+        let decoded = (|| {
+            let chain = row
+                .try_get_unchecked::<Option<i64>, _>(0)?
+                .and_then(|c| usize::try_from(c).ok());
+            let (namespace, kind) = if chain.is_some() {
+                (None, None)
+            } else {
+                (row.try_get_unchecked(1)?, row.try_get_unchecked(4)?)
+            };
+            Ok(VersionRow {
+                chain,
+                namespace,
+                version: row.try_get_unchecked(2)?,
+                at: row.try_get_unchecked(3)?,
+                kind,
+            })
+        })();
+        match decoded {
+            Ok(r) => read.push(r),
+            Err(e) => return Some(Err(error(e))),
+        }
+    }
+    Some(Ok(read))
 }
 
 /// Finds which version table could not be read, reading them one by one.
@@ -463,15 +523,9 @@ async fn unreadable<C: ConnectionTrait>(
 /// Joins a chain's migrations with what the database records.
 pub(crate) fn chain_status(chain: &Chain, recorded: &Recorded) -> ChainStatus {
     let names = chain.migration_names();
-    let known: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
-    let unknown_applied = recorded
-        .applied
-        .keys()
-        .filter(|v| !known.contains(v.as_str()))
-        .cloned()
-        .collect();
+    let distinct = names.windows(2).all(|w| w[0] < w[1]);
     let sources = chain.sources();
-    let migrations = names
+    let migrations: Vec<MigrationStatus> = names
         .into_iter()
         .map(|name| {
             let applied_at = recorded.applied.get(&name).copied();
@@ -500,6 +554,21 @@ pub(crate) fn chain_status(chain: &Chain, recorded: &Recorded) -> ChainStatus {
             }
         })
         .collect();
+    // every version recorded is a migration of the chain when as many of its (distinct)
+    // names are recorded: no set to build on the way of almost every start
+    let found = migrations.iter().filter(|m| m.applied_at.is_some()).count();
+    let unknown_applied = if distinct && found == recorded.applied.len() {
+        Vec::new()
+    } else {
+        let known: std::collections::HashSet<&str> =
+            migrations.iter().map(|m| m.name.as_str()).collect();
+        recorded
+            .applied
+            .keys()
+            .filter(|v| !known.contains(v.as_str()))
+            .cloned()
+            .collect()
+    };
     ChainStatus {
         namespace: chain.namespace().to_owned(),
         version_table: chain.version_table().to_owned(),
@@ -629,6 +698,32 @@ mod tests {
             Some("m1".into())
         );
         assert_eq!(interrupted(vec![progress("m1", "down")]), None);
+    }
+
+    #[test]
+    fn versions_recorded_for_no_migration_of_the_chain_are_found_in_any_listing_order() {
+        use crate::testing::{SqlMigration, sql_chain};
+        let chain = |names: &[&str]| {
+            sql_chain(
+                "acme",
+                names.iter().map(|n| SqlMigration::new(n, &[])).collect(),
+            )
+        };
+        let recorded = |versions: &[&str]| Recorded {
+            table_exists: true,
+            applied: versions.iter().map(|v| ((*v).to_owned(), 1)).collect(),
+            ..Recorded::default()
+        };
+        let unknown = |names: &[&str], versions: &[&str]| {
+            chain_status(&chain(names), &recorded(versions)).unknown_applied
+        };
+        assert!(unknown(&["m1", "m2"], &["m1", "m2"]).is_empty());
+        assert!(unknown(&["m2", "m1"], &["m1"]).is_empty());
+        assert_eq!(unknown(&["m1", "m2"], &["m1", "m9"]), ["m9"]);
+        assert_eq!(unknown(&["m2", "m1"], &["m1", "m9"]), ["m9"]);
+        // a name listed twice (a registry refuses it; a chain run on its own may have it)
+        // finds its version twice: counting is not enough
+        assert_eq!(unknown(&["m1", "m1"], &["m1", "m9"]), ["m9"]);
     }
 
     #[test]
