@@ -433,10 +433,10 @@ async fn read_rows_of<C: ConnectionTrait>(
 
 /// PostgreSQL's rows of [`backend::read_versions`] decoded from the driver's rows directly,
 /// their column types checked once on the first row: checking every value's type, as
-/// SeaORM's getters do, was most of the client's time in a start with nothing to do (a
-/// tenth of a millisecond at 500 rows). `None` where the rows are not PostgreSQL's, or the
-/// columns not of the types the statement gives (a version table made by hand with other
-/// types): the caller decodes them value by value, with errors that say what is wrong.
+/// SeaORM's getters do, was a large part of the client's time in a start with nothing to do
+/// (about a tenth of a millisecond at 500 rows). `None` where the rows are not PostgreSQL's,
+/// or the columns not of the types the statement gives (a version table made by hand with
+/// other types): the caller decodes them value by value, with errors that say what is wrong.
 fn pg_version_rows(
     rows: &[sea_orm::QueryResult],
 ) -> Option<Result<Vec<VersionRow>, sea_orm::DbErr>> {
