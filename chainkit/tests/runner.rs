@@ -264,6 +264,43 @@ async fn a_version_row_unknown_to_this_build_stops_everything_before_it_runs() {
 }
 
 #[tokio::test]
+async fn a_version_table_made_by_hand_with_other_column_types_is_named_or_read_where_its_values_fit()
+ {
+    for test_db in TestDatabase::all().await {
+        let db = test_db.connect().await;
+        let registry = Registry::new(engine_chain(), [chain_creating("alpha", &["a"])]).unwrap();
+        chainkit::migrate(&db, &registry).await.unwrap();
+        // alpha's version table made again by hand, its `applied_at` a decimal
+        for sql in [
+            "DROP TABLE seaql_migrations_alpha",
+            "CREATE TABLE seaql_migrations_alpha (version VARCHAR(255) NOT NULL PRIMARY KEY, \
+             applied_at DECIMAL(20, 2) NOT NULL)",
+            "INSERT INTO seaql_migrations_alpha VALUES ('m20260201_000001_create_a', 1)",
+        ] {
+            db.execute_unprepared(sql).await.unwrap();
+        }
+        let result = chainkit::migrate(&db, &registry).await;
+        if test_db.backend == Backend::Sqlite {
+            // a decimal column keeps a whole number as an integer there
+            assert!(result.unwrap().applied.is_empty());
+        } else {
+            let err = result.unwrap_err();
+            assert!(
+                matches!(&err, Error::UnreadableVersionTable { namespace, .. } if namespace == "alpha"),
+                "{err}"
+            );
+            assert!(
+                err.to_string()
+                    .starts_with("namespace \"alpha\": cannot read seaql_migrations_alpha: "),
+                "{err}"
+            );
+        }
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}
+
+#[tokio::test]
 async fn declared_dependencies_run_first_whatever_the_names() {
     for test_db in TestDatabase::all().await {
         let registry = Registry::new(
