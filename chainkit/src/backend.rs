@@ -120,19 +120,22 @@ pub(crate) fn delete_checksums(
     stmt
 }
 
-/// One statement reading every row of the given version tables, each tagged in a `chain`
-/// column with the table's position in `tables`, with a NULL `kind`; with `progress`, also the
-/// rows of [`PROGRESS_TABLE`] (`chain` NULL, `chain_ns` the namespace, `kind` the direction,
-/// `up` or `down`). `tables` must not be empty unless `progress` is set. With `checksums`,
-/// also the rows of [`CHECKSUM_TABLE`] (`kind` the checksum, `t1:…`).
+/// One statement reading every row of the given version tables, three columns: `chain`, the
+/// table's position in `tables`, `version` and `applied_at`. With `progress`, also the rows of
+/// [`PROGRESS_TABLE`] (`chain` [`PROGRESS_ROW`]); with `checksums`, those of
+/// [`CHECKSUM_TABLE`] (`chain` [`CHECKSUM_ROW`], or on SQLite one row of them all,
+/// [`CHECKSUM_ROWS`]). Their other fields come as a JSON array in `version`, which the
+/// database writes and the reader parses exactly whatever they hold; they are few. `tables`
+/// must not be empty unless `progress` is set.
 ///
-/// A start's only statement, so it costs what the client does with its rows too: version rows
-/// carry a number and no text but their version. On SQLite the database joins each version
-/// table's rows into one ([`AGGREGATED_VERSIONS`]: `version \x02 applied_at` pairs separated
-/// by `\x01`), and the checksum table's per namespace ([`AGGREGATED_CHECKSUMS`]), which halves
-/// the read: SQLite's driver hands rows over one by one from its worker thread. PostgreSQL
-/// sends rows faster than it aggregates them, and MySQL's `GROUP_CONCAT` cuts its result at
-/// `group_concat_max_len` (1024 bytes by default on MySQL), so both read a row per migration.
+/// A start's only statement, so it costs what the client does with its rows too: a version
+/// row is a number, its version and a number, nothing more (on PostgreSQL one more column,
+/// even a constant NULL, made the read a seventh slower at 500 rows). On SQLite the database
+/// joins each version table's rows into one (`version \x02 applied_at` pairs separated by
+/// `\x01`, `applied_at` the number of rows joined), which halves the read: SQLite's driver
+/// hands rows over one by one from its worker thread. PostgreSQL sends rows faster than it
+/// aggregates them, and MySQL's `GROUP_CONCAT` cuts its result at `group_concat_max_len`
+/// (1024 bytes by default on MySQL), so both read a row per migration.
 ///
 /// The text is written directly (building a `UNION` of many selects with sea-query costs a
 /// tenth of a millisecond per fifty chains); every name in it is a checked version table.
@@ -151,10 +154,10 @@ pub(crate) fn read_versions(
     )
 }
 
-/// [`read_versions`], the rows of each table joined into one (`aggregate`, SQLite) or not.
-/// A joined row's `applied_at` is the number of rows joined: a version written by hand that
-/// holds a separator makes the row split into another number, and the reader reads that
-/// table again, row by row.
+/// [`read_versions`], the rows of each version table joined into one (`aggregate`, SQLite)
+/// or not. A joined row's `applied_at` is the number of rows joined: a version written by
+/// hand that holds a separator makes the row split into another number, and the reader reads
+/// that table again, row by row.
 pub(crate) fn read_versions_as(
     backend: DbBackend,
     tables: &[(&str, &str)],
@@ -163,33 +166,33 @@ pub(crate) fn read_versions_as(
     aggregate: bool,
 ) -> Statement {
     let q = |name: &str| quote(backend, name);
-    // the types of the first select's NULLs are what the others are read as
-    let (null_text, null_int) = match backend {
-        DbBackend::Postgres => ("CAST(NULL AS TEXT)", "CAST(NULL AS BIGINT)"),
-        DbBackend::MySql => ("CAST(NULL AS CHAR)", "CAST(NULL AS SIGNED)"),
-        _ => ("NULL", "NULL"),
+    // PostgreSQL reads a bare number as an integer: every row's `chain` is a bigint
+    let chain = |n: i64| {
+        if backend == DbBackend::Postgres {
+            format!("CAST({n} AS BIGINT)")
+        } else {
+            n.to_string()
+        }
+    };
+    let json = |fields: &str| match backend {
+        DbBackend::Postgres => format!("CAST(json_build_array({fields}) AS TEXT)"),
+        DbBackend::MySql => format!("CAST(JSON_ARRAY({fields}) AS CHAR)"),
+        _ => format!("json_array({fields})"),
     };
     let mut selects: Vec<String> = tables
         .iter()
-        .enumerate()
-        .map(|(i, (_, table))| {
+        .zip(0..)
+        .map(|((_, table), i)| {
             if aggregate {
                 format!(
-                    "SELECT {i} AS chain, {null_text} AS chain_ns, coalesce(group_concat(version \
-                     || char(2) || applied_at, char(1)), '') AS version, count(*) AS applied_at, \
-                     '{AGGREGATED_VERSIONS}' AS kind FROM {}",
+                    "SELECT {i} AS chain, coalesce(group_concat(version || char(2) || \
+                     applied_at, char(1)), '') AS version, count(*) AS applied_at FROM {}",
                     q(table)
                 )
             } else {
-                // PostgreSQL reads a bare number as an integer: every row's `chain` is a bigint
-                let position = if backend == DbBackend::Postgres {
-                    format!("CAST({i} AS BIGINT)")
-                } else {
-                    i.to_string()
-                };
                 format!(
-                    "SELECT {position} AS chain, {null_text} AS chain_ns, version, applied_at, \
-                     {null_text} AS kind FROM {}",
+                    "SELECT {} AS chain, version, applied_at FROM {}",
+                    chain(i),
                     q(table)
                 )
             }
@@ -197,23 +200,24 @@ pub(crate) fn read_versions_as(
         .collect();
     if progress {
         selects.push(format!(
-            "SELECT {null_int} AS chain, namespace AS chain_ns, version, started_at AS \
-             applied_at, direction AS kind FROM {}",
+            "SELECT {} AS chain, {} AS version, started_at AS applied_at FROM {}",
+            chain(PROGRESS_ROW),
+            json("namespace, direction, version"),
             q(PROGRESS_TABLE)
         ));
     }
     if checksums {
         selects.push(if aggregate {
             format!(
-                "SELECT NULL AS chain, namespace AS chain_ns, group_concat(version || char(2) || \
-                 applied_at || char(2) || checksum, char(1)) AS version, count(*) AS applied_at, \
-                 '{AGGREGATED_CHECKSUMS}' AS kind FROM {} GROUP BY namespace",
+                "SELECT {CHECKSUM_ROWS} AS chain, json_group_array(json_array(namespace, \
+                 version, applied_at, checksum)) AS version, count(*) AS applied_at FROM {}",
                 q(CHECKSUM_TABLE)
             )
         } else {
             format!(
-                "SELECT {null_int} AS chain, namespace AS chain_ns, version, applied_at, checksum \
-                 AS kind FROM {}",
+                "SELECT {} AS chain, {} AS version, applied_at FROM {}",
+                chain(CHECKSUM_ROW),
+                json("namespace, version, checksum"),
                 q(CHECKSUM_TABLE)
             )
         });
@@ -221,11 +225,17 @@ pub(crate) fn read_versions_as(
     Statement::from_string(backend, selects.join(" UNION ALL "))
 }
 
-/// The `kind` of a row of [`read_versions`] holding a whole version table.
-pub(crate) const AGGREGATED_VERSIONS: &str = "applied*";
-/// The `kind` of a row of [`read_versions`] holding one namespace's checksum rows.
-pub(crate) const AGGREGATED_CHECKSUMS: &str = "checksums*";
-/// Between the rows an aggregated row of [`read_versions`] holds.
+/// The `chain` of a row of [`read_versions`] from [`PROGRESS_TABLE`]: its `version` is the
+/// JSON array `[namespace, direction, version]`, its `applied_at` when the migration started.
+pub(crate) const PROGRESS_ROW: i64 = -1;
+/// The `chain` of a row of [`read_versions`] from [`CHECKSUM_TABLE`]: its `version` is the
+/// JSON array `[namespace, version, checksum]`.
+pub(crate) const CHECKSUM_ROW: i64 = -2;
+/// The `chain` of SQLite's one row of [`read_versions`] holding every row of
+/// [`CHECKSUM_TABLE`]: its `version` is a JSON array of `[namespace, version, applied_at,
+/// checksum]` arrays.
+pub(crate) const CHECKSUM_ROWS: i64 = -3;
+/// Between the rows a joined row of [`read_versions`] holds.
 pub(crate) const ROW_SEPARATOR: char = '\u{1}';
 /// Between the fields of one of them.
 pub(crate) const FIELD_SEPARATOR: char = '\u{2}';
@@ -1337,15 +1347,25 @@ mod tests {
         assert_eq!(pg.matches("SELECT").count(), 4, "{pg}");
         assert_eq!(pg.matches(" UNION ALL ").count(), 3, "{pg}");
         assert!(pg.contains(r#"FROM "seaql_migrations_acme""#), "{pg}");
-        assert!(pg.contains("SELECT CAST(1 AS BIGINT) AS chain"), "{pg}");
+        assert!(
+            pg.contains("SELECT CAST(1 AS BIGINT) AS chain, version, applied_at FROM"),
+            "{pg}"
+        );
+        assert!(
+            pg.contains("CAST(json_build_array(namespace, direction, version) AS TEXT)"),
+            "{pg}"
+        );
         let mysql = read_versions(DbBackend::MySql, &tables, false, false).sql;
-        assert!(mysql.contains("FROM `seaql_migrations`"), "{mysql}");
+        assert!(
+            mysql.starts_with("SELECT 0 AS chain, version, applied_at FROM `seaql_migrations`"),
+            "{mysql}"
+        );
         let sqlite = read_versions(DbBackend::Sqlite, &tables, false, true).sql;
         assert!(sqlite.contains("group_concat(version"), "{sqlite}");
-        assert!(sqlite.contains("GROUP BY namespace"), "{sqlite}");
+        assert!(sqlite.contains("json_group_array("), "{sqlite}");
         let progress_only = read_versions(DbBackend::Sqlite, &[], true, false).sql;
         assert!(
-            progress_only.starts_with("SELECT NULL AS chain, namespace AS chain_ns"),
+            progress_only.starts_with("SELECT -1 AS chain, json_array(namespace, direction"),
             "{progress_only}"
         );
     }

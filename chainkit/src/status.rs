@@ -226,25 +226,101 @@ pub(crate) async fn read_state<C: ConnectionTrait>(
     })
 }
 
-/// One row of [`backend::read_versions`].
-pub(crate) struct VersionRow {
-    /// For a version table's row, the position of its table in the tables read.
-    chain: Option<usize>,
-    /// For a progress or checksum row, the namespace.
-    namespace: Option<String>,
-    version: String,
-    at: i64,
-    kind: Option<String>,
+/// What one row of [`backend::read_versions`] holds (SQLite's one row of every checksum
+/// row gives several).
+#[derive(Debug)]
+pub(crate) enum VersionRow {
+    /// A version table's row; `table` is the position of its table in the tables read.
+    Applied {
+        table: usize,
+        version: String,
+        at: i64,
+    },
+    /// A whole version table's rows joined (SQLite), and how many were joined.
+    Joined {
+        table: usize,
+        joined: String,
+        count: i64,
+    },
+    /// A row of the progress table.
+    Progress {
+        namespace: String,
+        direction: String,
+        version: String,
+        started_at: i64,
+    },
+    /// A row of the checksum table.
+    Checksum {
+        namespace: String,
+        version: String,
+        checksum: String,
+        at: i64,
+    },
 }
 
-/// What [`fill`] could not take from SQLite's joined rows, because a version (or another
-/// field) written by hand holds a separator: to be read again row by row.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Ambiguous {
-    /// Positions in the tables read.
-    tables: Vec<usize>,
-    /// The checksum rows.
-    checksums: bool,
+impl VersionRow {
+    /// Reads one row's three columns (`chain`, `version`, `applied_at`) into `rows`;
+    /// `joined`: the version tables' rows were joined, one row per table.
+    fn push(
+        rows: &mut Vec<Self>,
+        chain: i64,
+        version: String,
+        at: i64,
+        joined: bool,
+    ) -> Result<(), sea_orm::DbErr> {
+        let json = |what: &str, e: serde_json::Error| {
+            sea_orm::DbErr::Type(format!("reading a row of {what}: {e}"))
+        };
+        match chain {
+            backend::PROGRESS_ROW => {
+                let (namespace, direction, migration): (String, String, String) =
+                    serde_json::from_str(&version).map_err(|e| json(backend::PROGRESS_TABLE, e))?;
+                rows.push(Self::Progress {
+                    namespace,
+                    direction,
+                    version: migration,
+                    started_at: at,
+                });
+            }
+            backend::CHECKSUM_ROW => {
+                let (namespace, version, checksum): (String, String, String) =
+                    serde_json::from_str(&version).map_err(|e| json(backend::CHECKSUM_TABLE, e))?;
+                rows.push(Self::Checksum {
+                    namespace,
+                    version,
+                    checksum,
+                    at,
+                });
+            }
+            backend::CHECKSUM_ROWS => {
+                let all: Vec<(String, String, i64, String)> =
+                    serde_json::from_str(&version).map_err(|e| json(backend::CHECKSUM_TABLE, e))?;
+                rows.extend(all.into_iter().map(|(namespace, version, at, checksum)| {
+                    Self::Checksum {
+                        namespace,
+                        version,
+                        checksum,
+                        at,
+                    }
+                }));
+            }
+            _ => {
+                let table = usize::try_from(chain).map_err(|_| {
+                    sea_orm::DbErr::Type(format!("a version row of no table read ({chain})"))
+                })?;
+                rows.push(if joined {
+                    Self::Joined {
+                        table,
+                        joined: version,
+                        count: at,
+                    }
+                } else {
+                    Self::Applied { table, version, at }
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The rows a joined row of [`backend::read_versions`] holds, each split into its `fields`;
@@ -264,68 +340,73 @@ fn split_joined(joined: &str, count: i64, fields: usize) -> Option<Vec<Vec<&str>
 }
 
 /// Sorts the rows read from `tables` (namespace, version table) into each chain's records;
-/// returns what it could not read from joined rows.
+/// returns the positions of the tables whose joined rows could not be split (a version
+/// written by hand holding a separator), for the caller to read again.
 fn fill(
     recorded: &mut [Recorded],
     index: &BTreeMap<&str, usize>,
     tables: &[(&str, &str)],
     rows: Vec<VersionRow>,
-) -> Ambiguous {
-    let mut ambiguous = Ambiguous::default();
+) -> Vec<usize> {
+    let mut ambiguous = Vec::new();
     let of_table: Vec<Option<usize>> = tables
         .iter()
         .map(|(ns, _)| index.get(ns).copied())
         .collect();
+    let of_namespace = |ns: &str| index.get(ns).copied();
     for row in rows {
-        let i = match (row.chain, &row.namespace) {
-            (Some(position), _) => of_table.get(position).copied().flatten(),
-            (None, Some(ns)) => index.get(ns.as_str()).copied(),
-            (None, None) => None,
-        };
-        let Some(i) = i else {
-            continue;
-        };
-        match row.kind.as_deref() {
-            None => {
-                recorded[i].applied.insert(row.version, row.at);
-            }
-            Some(backend::AGGREGATED_VERSIONS) => match split_joined(&row.version, row.at, 2) {
-                Some(pairs) => {
-                    for pair in pairs {
-                        recorded[i]
-                            .applied
-                            .insert(pair[0].to_owned(), pair[1].parse().unwrap_or_default());
-                    }
+        match row {
+            VersionRow::Applied { table, version, at } => {
+                if let Some(i) = of_table.get(table).copied().flatten() {
+                    recorded[i].applied.insert(version, at);
                 }
-                None => ambiguous.tables.extend(row.chain),
-            },
-            Some(backend::AGGREGATED_CHECKSUMS) => match split_joined(&row.version, row.at, 3) {
-                Some(triples) => {
-                    for t in triples {
-                        recorded[i].checksums.insert(
-                            t[0].to_owned(),
-                            (t[2].to_owned(), t[1].parse().unwrap_or_default()),
-                        );
-                    }
-                }
-                None => ambiguous.checksums = true,
-            },
-            Some(direction @ ("up" | "down")) => {
-                recorded[i].interrupted = Some(Interrupted {
-                    migration: row.version,
-                    direction: direction.to_owned(),
-                    started_at: row.at,
-                });
             }
-            // a row of the checksum table: its `kind` is the checksum
-            Some(sum) => {
-                recorded[i]
-                    .checksums
-                    .insert(row.version, (sum.to_owned(), row.at));
+            VersionRow::Joined {
+                table,
+                joined,
+                count,
+            } => {
+                let Some(i) = of_table.get(table).copied().flatten() else {
+                    continue;
+                };
+                match split_joined(&joined, count, 2) {
+                    Some(pairs) => {
+                        for pair in pairs {
+                            recorded[i]
+                                .applied
+                                .insert(pair[0].to_owned(), pair[1].parse().unwrap_or_default());
+                        }
+                    }
+                    None => ambiguous.push(table),
+                }
+            }
+            VersionRow::Progress {
+                namespace,
+                direction,
+                version,
+                started_at,
+            } => {
+                if let Some(i) = of_namespace(&namespace) {
+                    recorded[i].interrupted = Some(Interrupted {
+                        migration: version,
+                        direction,
+                        started_at,
+                    });
+                }
+            }
+            VersionRow::Checksum {
+                namespace,
+                version,
+                checksum,
+                at,
+            } => {
+                if let Some(i) = of_namespace(&namespace) {
+                    recorded[i].checksums.insert(version, (checksum, at));
+                }
             }
         }
     }
-    if ambiguous != Ambiguous::default() {
+    if !ambiguous.is_empty() {
         // what is applied is not all known yet: the caller reads it again, and fills again
         return ambiguous;
     }
@@ -365,70 +446,56 @@ async fn read_rows<C: ConnectionTrait>(
 ) -> Result<Vec<VersionRow>, sea_orm::DbErr> {
     let backend = db.get_database_backend();
     let statement = backend::read_versions(backend, tables, progress, checksums);
-    read_rows_of(db, statement).await
+    read_rows_of(db, statement, backend == sea_orm::DbBackend::Sqlite).await
 }
 
-/// Reads what SQLite's joined rows could not give (see [`Ambiguous`]) again, row by row, into
-/// `recorded`: one more statement, only where a version row written by hand holds a separator.
+/// Reads the version tables whose joined rows could not be split (see [`fill`]) again, row by
+/// row, into `recorded`: one more statement, only where a version row written by hand holds
+/// a separator.
 async fn read_ambiguous<C: ConnectionTrait>(
     db: &C,
     recorded: &mut [Recorded],
     index: &BTreeMap<&str, usize>,
     tables: &[(&str, &str)],
-    ambiguous: Ambiguous,
+    ambiguous: Vec<usize>,
 ) -> Result<(), Error> {
-    if ambiguous == Ambiguous::default() {
+    if ambiguous.is_empty() {
         return Ok(());
     }
     let again: Vec<(&str, &str)> = ambiguous
-        .tables
         .iter()
         .filter_map(|&p| tables.get(p).copied())
         .collect();
-    let statement = backend::read_versions_as(
-        db.get_database_backend(),
-        &again,
-        false,
-        ambiguous.checksums,
-        false,
-    );
-    let rows = read_rows_of(db, statement)
+    let statement =
+        backend::read_versions_as(db.get_database_backend(), &again, false, false, false);
+    let rows = read_rows_of(db, statement, false)
         .await
         .map_err(Error::db("reading version rows"))?;
     fill(recorded, index, &again, rows);
     Ok(())
 }
 
+/// The rows of a [`backend::read_versions_as`] statement; `joined`: as it was made.
 async fn read_rows_of<C: ConnectionTrait>(
     db: &C,
     statement: sea_orm::Statement,
+    joined: bool,
 ) -> Result<Vec<VersionRow>, sea_orm::DbErr> {
     let rows = db.query_all_raw(statement).await?;
-    if let Some(read) = pg_version_rows(&rows) {
+    if let Some(read) = pg_version_rows(&rows, joined) {
         return read;
     }
-    let aggregated = db.get_database_backend() == sea_orm::DbBackend::Sqlite;
-    rows.into_iter()
-        .map(|row| {
-            let chain = row
-                .try_get_by_index::<Option<i64>>(0)?
-                .and_then(|c| usize::try_from(c).ok());
-            // a version table's row has neither namespace nor kind, unless aggregated (SQLite):
-            // most rows are those, and decoding what is known to be NULL is most of the cost
-            let (namespace, kind) = if chain.is_some() && !aggregated {
-                (None, None)
-            } else {
-                (row.try_get_by_index(1)?, row.try_get_by_index(4)?)
-            };
-            Ok(VersionRow {
-                chain,
-                namespace,
-                version: row.try_get_by_index(2)?,
-                at: row.try_get_by_index(3)?,
-                kind,
-            })
-        })
-        .collect()
+    let mut read = Vec::with_capacity(rows.len());
+    for row in rows {
+        VersionRow::push(
+            &mut read,
+            row.try_get_by_index(0)?,
+            row.try_get_by_index(1)?,
+            row.try_get_by_index(2)?,
+            joined,
+        )?;
+    }
+    Ok(read)
 }
 
 /// PostgreSQL's rows of [`backend::read_versions`] decoded from the driver's rows directly,
@@ -439,6 +506,7 @@ async fn read_rows_of<C: ConnectionTrait>(
 /// other types): the caller decodes them value by value, with errors that say what is wrong.
 fn pg_version_rows(
     rows: &[sea_orm::QueryResult],
+    joined: bool,
 ) -> Option<Result<Vec<VersionRow>, sea_orm::DbErr>> {
     use sea_orm::sqlx::{Column as _, Row as _, TypeInfo as _};
     const INT: &[&str] = &["INT8"];
@@ -446,15 +514,12 @@ fn pg_version_rows(
     const TEXT: &[&str] = &["TEXT", "VARCHAR", "BPCHAR", "NAME"];
     let first = rows.first()?.try_as_pg_row()?;
     let columns = first.columns();
-    let typed = [INT, TEXT, TEXT, INT, TEXT]
-        .iter()
-        .enumerate()
-        .all(|(i, names)| {
-            columns
-                .get(i)
-                .is_some_and(|c| names.contains(&c.type_info().name()))
-        });
-    if !typed || columns.len() != 5 {
+    let typed = columns.len() == 3
+        && [INT, TEXT, INT]
+            .iter()
+            .zip(columns)
+            .all(|(names, c)| names.contains(&c.type_info().name()));
+    if !typed {
         return None;
     }
     let error = |e: sea_orm::sqlx::Error| {
@@ -464,25 +529,17 @@ fn pg_version_rows(
     for row in rows {
         let row = row.try_as_pg_row()?;
         let decoded = (|| {
-            let chain = row
-                .try_get_unchecked::<Option<i64>, _>(0)?
-                .and_then(|c| usize::try_from(c).ok());
-            let (namespace, kind) = if chain.is_some() {
-                (None, None)
-            } else {
-                (row.try_get_unchecked(1)?, row.try_get_unchecked(4)?)
-            };
-            Ok(VersionRow {
-                chain,
-                namespace,
-                version: row.try_get_unchecked(2)?,
-                at: row.try_get_unchecked(3)?,
-                kind,
-            })
+            Ok::<_, sea_orm::sqlx::Error>((
+                row.try_get_unchecked::<i64, _>(0)?,
+                row.try_get_unchecked::<String, _>(1)?,
+                row.try_get_unchecked::<i64, _>(2)?,
+            ))
         })();
-        match decoded {
-            Ok(r) => read.push(r),
-            Err(e) => return Some(Err(error(e))),
+        let pushed = decoded.map_err(error).and_then(|(chain, version, at)| {
+            VersionRow::push(&mut read, chain, version, at, joined)
+        });
+        if let Err(e) = pushed {
+            return Some(Err(e));
         }
     }
     Some(Ok(read))
@@ -666,19 +723,16 @@ mod tests {
 
     #[test]
     fn a_progress_record_counts_only_while_its_migration_is_unfinished() {
-        let progress = |version: &str, direction: &str| VersionRow {
-            chain: None,
-            namespace: Some("a".into()),
+        let progress = |version: &str, direction: &str| VersionRow::Progress {
+            namespace: "a".into(),
+            direction: direction.into(),
             version: version.into(),
-            at: 7,
-            kind: Some(direction.into()),
+            started_at: 7,
         };
-        let applied = || VersionRow {
-            chain: Some(0),
-            namespace: None,
+        let applied = || VersionRow::Applied {
+            table: 0,
             version: "m1".into(),
             at: 1,
-            kind: None,
         };
         let index = BTreeMap::from([("a", 0)]);
         let tables = [("a", "seaql_migrations_a")];
@@ -776,7 +830,8 @@ mod tests {
     }
 
     /// Version rows written by hand may hold anything, the separators of SQLite's one-row read
-    /// of a version table among it: every version comes back as written, on both read paths.
+    /// of a version table among it: every version comes back as written, on both read paths;
+    /// so do the progress and checksum tables' rows, which come as JSON.
     #[tokio::test]
     async fn versions_holding_separators_are_read_as_written() {
         use crate::testing::{TestDatabase, sql_chain};
@@ -842,6 +897,83 @@ mod tests {
                 let b: Vec<_> = state.recorded[1].applied.iter().collect();
                 assert_eq!(b, [(&"m1".to_owned(), &9)], "{backend:?} {read:?}");
             }
+            // the progress and checksum tables' rows come as JSON: read as written too
+            conn.execute_raw(backend.build(&backend::create_checksum_table()))
+                .await
+                .unwrap();
+            let odd = "m\"q\\b\u{1}\u{2}é,[]";
+            let placeholders = |n: usize| {
+                (1..=n)
+                    .map(|i| {
+                        if backend == DbBackend::Postgres {
+                            format!("${i}")
+                        } else {
+                            "?".to_owned()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            conn.execute_raw(Statement::from_sql_and_values(
+                backend,
+                format!(
+                    "INSERT INTO {} (namespace, version, direction, started_at) VALUES ({})",
+                    backend::PROGRESS_TABLE,
+                    placeholders(4)
+                ),
+                ["a".into(), odd.into(), "up".into(), 5_i64.into()],
+            ))
+            .await
+            .unwrap();
+            for (ns, version, at) in [("b", odd, 9_i64), ("b", "m1", 9), ("a", "plain", 4)] {
+                conn.execute_raw(Statement::from_sql_and_values(
+                    backend,
+                    format!(
+                        "INSERT INTO {} (namespace, version, checksum, applied_at) VALUES ({})",
+                        backend::CHECKSUM_TABLE,
+                        placeholders(4)
+                    ),
+                    [
+                        ns.into(),
+                        version.into(),
+                        format!("t1:{version}").into(),
+                        at.into(),
+                    ],
+                ))
+                .await
+                .unwrap();
+            }
+            let tables = [("a", chain.version_table()), ("b", other.version_table())];
+            let index = BTreeMap::from([("a", 0), ("b", 1)]);
+            let rows = read_rows(&conn, &tables, true, true).await.unwrap();
+            let mut recorded = vec![Recorded::default(), Recorded::default()];
+            let ambiguous = fill(&mut recorded, &index, &tables, rows);
+            read_ambiguous(&conn, &mut recorded, &index, &tables, ambiguous)
+                .await
+                .unwrap();
+            assert_eq!(recorded[0].applied, expected, "{backend:?}");
+            assert_eq!(
+                recorded[0].interrupted,
+                Some(Interrupted {
+                    migration: odd.to_owned(),
+                    direction: "up".to_owned(),
+                    started_at: 5,
+                }),
+                "{backend:?}"
+            );
+            assert_eq!(
+                recorded[0].checksums,
+                BTreeMap::from([("plain".to_owned(), ("t1:plain".to_owned(), 4))]),
+                "{backend:?}"
+            );
+            assert_eq!(
+                recorded[1].checksums,
+                BTreeMap::from([
+                    ("m1".to_owned(), ("t1:m1".to_owned(), 9)),
+                    (odd.to_owned(), (format!("t1:{odd}"), 9)),
+                ]),
+                "{backend:?}"
+            );
             conn.close().await.ok();
             db.drop_database().await;
         }
