@@ -27,6 +27,11 @@ pub(crate) const MYSQL_STATEMENT_CACHE: usize = 4096;
 /// One connection keeps the whole run on one database session, so that a session-level lock
 /// and the run's transactions share it, and an in-memory SQLite database stays one database.
 ///
+/// The connection logs its statements (sqlx, debug level), where the runner sees what
+/// migrations send ([`capture_layer`](crate::capture_layer)). sqlx decides at connect time
+/// whether a connection logs, so when the process has no global tracing subscriber yet, this
+/// installs one holding only that layer: install yours, with the layer, before connecting.
+///
 /// # Errors
 /// [`Error::Connect`] with the URL's secrets masked; at once when the port refuses or the host
 /// is unknown.
@@ -134,6 +139,11 @@ pub(crate) async fn open_with_log(
         return Err(fail(
             "unsupported URL; expected sqlite:PATH, postgres://… or mysql://…".to_owned(),
         ));
+    }
+    if log_statements {
+        // sqlx decides at connect time whether the connection logs; with no subscriber yet,
+        // it would not, and the runner could clear no migration by its statements
+        crate::plan::capture::install();
     }
     let mut options = ConnectOptions::new(url.to_owned());
     options
