@@ -77,9 +77,9 @@ enum Command {
         /// of a repetition every place in their order equally often); the median is reported
         #[arg(long, default_value_t = 4, value_parser = at_least_one, value_name = "N")]
         fresh_reps: usize,
-        /// No-op starts measured per figure, each right after an untimed one of its kind;
-        /// the median is reported
-        #[arg(long, default_value_t = 15, value_parser = at_least_one, value_name = "N")]
+        /// No-op starts measured per figure, each right after an untimed one of its kind
+        /// (unless it took a second or more); the median is reported
+        #[arg(long, default_value_t = 7, value_parser = at_least_one, value_name = "N")]
         reps: usize,
         /// Print one JSON object per backend and line
         #[arg(long)]
