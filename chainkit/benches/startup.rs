@@ -20,12 +20,12 @@
 //!
 //! Each no-op start is timed right after an untimed one of the same kind (a warm-up, as
 //! criterion does; not for a start that took a second or more), so that none pays for the
-//! caches another left behind. Each is the median
-//! of several repetitions (`--json` also gives every sample, in the order
-//! they ran); the four fresh installs of a repetition run in an order that turns with each
-//! repetition. Scratch databases are created on the server of each `--database-url` before a
-//! repetition's installs and dropped after them (a drop slows the file system for a while, so
-//! none falls between two installs); the URL's own database is never touched.
+//! caches another left behind. Each figure is the median of several repetitions (`--json`
+//! also gives every sample, in the order they ran); the four fresh installs of a repetition
+//! run in an order that turns with each repetition. Scratch databases are created on the
+//! server of each `--database-url` before a repetition's installs and dropped after them (a
+//! drop slows the file system for a while, so none falls between two installs); the URL's own
+//! database is never touched.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
