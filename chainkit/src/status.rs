@@ -268,13 +268,16 @@ impl VersionRow {
         at: i64,
         joined: bool,
     ) -> Result<(), sea_orm::DbErr> {
-        let json = |what: &str, e: serde_json::Error| {
-            sea_orm::DbErr::Type(format!("reading a row of {what}: {e}"))
+        // the JSON the database wrote for a row of `table` (see `backend::read_versions`)
+        let json = |table: &'static str| {
+            move |e: serde_json::Error| {
+                sea_orm::DbErr::Type(format!("reading a row of {table}: {e}"))
+            }
         };
         match chain {
             backend::PROGRESS_ROW => {
-                let (namespace, direction, migration): (String, String, String) =
-                    serde_json::from_str(&version).map_err(|e| json(backend::PROGRESS_TABLE, e))?;
+                let (namespace, direction, migration) =
+                    serde_json::from_str(&version).map_err(json(backend::PROGRESS_TABLE))?;
                 rows.push(Self::Progress {
                     namespace,
                     direction,
@@ -283,8 +286,8 @@ impl VersionRow {
                 });
             }
             backend::CHECKSUM_ROW => {
-                let (namespace, version, checksum): (String, String, String) =
-                    serde_json::from_str(&version).map_err(|e| json(backend::CHECKSUM_TABLE, e))?;
+                let (namespace, version, checksum) =
+                    serde_json::from_str(&version).map_err(json(backend::CHECKSUM_TABLE))?;
                 rows.push(Self::Checksum {
                     namespace,
                     version,
@@ -294,7 +297,7 @@ impl VersionRow {
             }
             backend::CHECKSUM_ROWS => {
                 let all: Vec<(String, String, i64, String)> =
-                    serde_json::from_str(&version).map_err(|e| json(backend::CHECKSUM_TABLE, e))?;
+                    serde_json::from_str(&version).map_err(json(backend::CHECKSUM_TABLE))?;
                 rows.extend(all.into_iter().map(|(namespace, version, at, checksum)| {
                     Self::Checksum {
                         namespace,
