@@ -434,14 +434,25 @@ async fn execute(
                 _ => groups.push((chain, vec![migration])),
             }
         }
-        for (chain, migrations) in groups {
+        let transactional = backend::transactional_ddl(backend);
+        for (g, (chain, migrations)) in groups.iter().enumerate() {
+            let chain: &Chain = chain;
+            // MySQL: the first migration of the chain after this one, whose progress record
+            // goes with this chain's last version row (see `Run::step_outside`)
+            let following = groups
+                .get(g + 1)
+                .and_then(|(c, ms)| Some((c.namespace(), ms.first()?.name())))
+                .filter(|_| !transactional);
             if let Some(i) = create.iter().position(|t| *t == chain.version_table()) {
                 let table = create.swap_remove(i);
                 run.begin_if_transactional().await?;
                 // MySQL: with the progress record of the chain's first migration, in one
-                // round trip (see `Run::step_outside`)
+                // round trip, unless the chain before wrote it
                 let announced = match migrations.first() {
-                    Some(first) if !backend::transactional_ddl(backend) => {
+                    Some(first)
+                        if !transactional
+                            && !run.announced_for(chain.namespace(), first.name()) =>
+                    {
                         create_announcing(db, chain, table, first.name(), direction).await
                     }
                     _ => false,
@@ -467,11 +478,11 @@ async fn execute(
                     i += run.segment(chain, &migrations[i..end]).await?;
                 } else {
                     // where DDL commits at once (MySQL), the next migration's progress record
-                    // goes with this one's version row
-                    let next = migrations
-                        .get(i + 1)
-                        .filter(|_| !backend::transactional_ddl(backend))
-                        .map(|m| m.name());
+                    // goes with this one's version row, the next chain's after the last
+                    let next = match migrations.get(i + 1) {
+                        Some(m) => Some((chain.namespace(), m.name())).filter(|_| !transactional),
+                        None => following,
+                    };
                     run.step_outside(chain, migrations[i].as_ref(), next)
                         .await?;
                     i += 1;
@@ -710,6 +721,14 @@ impl Run<'_> {
             .schema
             .take()
             .map(|s| s.with_progress_row(namespace, migration, direction));
+    }
+
+    /// Whether the progress record of `migration` of the chain `namespace` was written ahead
+    /// of it (with the version row of the migration before it in the run).
+    fn announced_for(&self, namespace: &str, migration: &str) -> bool {
+        self.announced
+            .as_ref()
+            .is_some_and(|(n, m)| n == namespace && m == migration)
     }
 
     /// Removes, best effort, the progress record of an announced migration that never
@@ -1221,13 +1240,14 @@ impl Run<'_> {
     /// Runs one migration outside the run's transaction (its own choice, or on MySQL):
     /// recorded in the progress table while it runs, guarded on its own. What it did cannot be
     /// rolled back, so a failure or a trespass leaves the progress record for `resolve`.
-    /// `next`, on MySQL: the chain's migration after it in this run, whose record is written
+    /// `next`, on MySQL: the migration after it in this run (the chain's next, or after the
+    /// chain's last the next chain's first), as namespace and name, whose record is written
     /// with this one's version row ([`record_and_announce`]).
     async fn step_outside(
         &mut self,
         chain: &Chain,
         migration: &dyn MigrationTrait,
-        next: Option<&str>,
+        next: Option<(&str, &str)>,
     ) -> Result<(), Error> {
         let name = migration.name();
         // what came before stays, whatever this one does
@@ -1237,9 +1257,8 @@ impl Run<'_> {
         // every way out below leaves a schema behind, or none after a failure that ends the run
         let mut before = self.take_schema().await?;
         let direction = self.direction.word();
-        let announced = self.announced.take().is_some_and(|(namespace, migration)| {
-            namespace == chain.namespace() && migration == name
-        });
+        let announced = self.announced_for(chain.namespace(), name);
+        self.announced = None;
         if !announced
             && let Err(e) = db
                 .execute(&backend::insert_progress(
@@ -1329,7 +1348,7 @@ impl Run<'_> {
             }
         };
         let transactional = backend::transactional_ddl(self.backend);
-        // the progress record afterwards: `Some(migration)` names the one it names
+        // the progress record afterwards, by namespace and migration
         let mut record_names = None;
         if transactional {
             record(db, self.direction, chain, name, false)
@@ -1339,16 +1358,15 @@ impl Run<'_> {
                 .await
                 .map_err(|e| self.failed(chain, name, Cause::Db(e), false))?;
         } else {
-            // MySQL: the version row, and the next migration's progress record (or, after the
-            // chain's last, its removal), in one round trip and one commit
+            // MySQL: the version row, and the next migration's progress record (after the
+            // chain's last, the chain's record removed and the next chain's written), in one
+            // round trip and one commit
             let batched = record_and_announce(db, self.direction, chain, name, next)
                 .await
                 .map_err(|e| self.failed(chain, name, Cause::Db(e), false))?;
             if batched {
                 record_names = next;
-                if let Some(next) = next {
-                    self.announced = Some((chain.namespace().to_owned(), next.to_owned()));
-                }
+                self.announced = next.map(|(n, m)| (n.to_owned(), m.to_owned()));
                 self.progress = None;
             } else {
                 // a name that cannot be written into the text: as separate statements, the
@@ -1357,7 +1375,7 @@ impl Run<'_> {
                 record(db, self.direction, chain, name, false)
                     .await
                     .map_err(|e| self.failed(chain, name, e, false))?;
-                record_names = Some(name);
+                record_names = Some((chain.namespace(), name));
                 self.progress = Some(chain.namespace().to_owned());
             }
         }
@@ -1370,9 +1388,10 @@ impl Run<'_> {
         self.schema = keep.then(|| {
             let up = self.direction == Direction::Up;
             let after = after.with_version_row(chain.version_table(), name, up);
+            let after = after.without_progress_row(chain.namespace());
             let after = match record_names {
-                Some(named) => after.with_progress_row(chain.namespace(), named, direction),
-                None => after.without_progress_row(chain.namespace()),
+                Some((namespace, named)) => after.with_progress_row(namespace, named, direction),
+                None => after,
             };
             match checksum {
                 Some(sum) => after.with_checksum_row(chain.namespace(), name, sum.filter(|_| up)),
@@ -1651,27 +1670,29 @@ fn version_statements(
 }
 
 /// MySQL: records `migration` as [`record`] does and, in the same transaction and round trip,
-/// writes the progress record of `next` (the chain's next migration in this run, about to
-/// start), or without one removes the chain's record. `false` when a value cannot be written
-/// into the statement's text as a plain literal (nothing is sent then: the caller records as
-/// usual).
+/// writes the progress record of `next` (namespace and name of the run's next migration, about
+/// to start: the chain's next, or the next chain's first), removing the chain's own record
+/// unless `next` replaces it. `false` when a value cannot be written into the statement's
+/// text as a plain literal (nothing is sent then: the caller records as usual).
 async fn record_and_announce(
     db: &DatabaseConnection,
     direction: Direction,
     chain: &Chain,
     migration: &str,
-    next: Option<&str>,
+    next: Option<(&str, &str)>,
 ) -> Result<bool, DbErr> {
     let backend = db.get_database_backend();
     let mut statements = version_statements(backend, direction, chain, migration, false);
-    statements.push(match next {
-        Some(next) => backend.build(&backend::insert_progress(
-            chain.namespace(),
+    if next.is_none_or(|(namespace, _)| namespace != chain.namespace()) {
+        statements.push(backend.build(&backend::delete_progress(chain.namespace())));
+    }
+    if let Some((namespace, next)) = next {
+        statements.push(backend.build(&backend::insert_progress(
+            namespace,
             next,
             direction.word(),
-        )),
-        None => backend.build(&backend::delete_progress(chain.namespace())),
-    });
+        )));
+    }
     let Some(texts) = statements
         .iter()
         .map(backend::inline_mysql)

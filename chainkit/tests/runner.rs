@@ -518,3 +518,69 @@ async fn migration_names_with_any_characters_are_recorded_exactly() {
         test_db.drop_database().await;
     }
 }
+
+/// A chain whose migrations each copy the progress record of their namespace into a table of
+/// their own while they run (outside any transaction, so that every backend keeps a record),
+/// the second one failing when `fail` is set.
+fn chain_copying_its_record(ns: &str, fail: bool) -> Chain {
+    let copy = |i: usize| {
+        format!(
+            "CREATE TABLE ext_{ns}_seen{i} AS SELECT version FROM seaql_migrations_in_progress \
+             WHERE namespace = '{ns}'"
+        )
+    };
+    let (first, second) = (copy(1), copy(2));
+    let mut second = vec![second.as_str()];
+    if fail {
+        second.push("INSERT INTO no_such_table VALUES (1)");
+    }
+    sql_chain(
+        ns,
+        vec![
+            SqlMigration::new("m20260201_000001_first", &[&first]).use_transaction(Some(false)),
+            SqlMigration::new("m20260201_000002_second", &second).use_transaction(Some(false)),
+        ],
+    )
+}
+
+#[tokio::test]
+async fn each_migration_outside_a_transaction_runs_with_its_own_progress_record() {
+    // on MySQL a chain's last version row goes with the next chain's first record, in one
+    // commit: the record must name the migration running, in every chain, and none remain
+    for test_db in TestDatabase::all().await {
+        let backend = test_db.backend;
+        let db = test_db.connect().await;
+        let registry = Registry::new(
+            engine_chain(),
+            [
+                chain_copying_its_record("alpha", false),
+                chain_copying_its_record("beta", true),
+            ],
+        )
+        .unwrap();
+        let err = chainkit::migrate(&db, &registry).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with(r#"namespace "beta": migration m20260201_000002_second (up): "#),
+            "{backend}: {err}"
+        );
+        for ns in ["alpha", "beta"] {
+            for (i, migration) in [(1, "first"), (2, "second")] {
+                assert_eq!(
+                    versions(&db, &format!("ext_{ns}_seen{i}")).await,
+                    [format!("m20260201_00000{i}_{migration}")],
+                    "{backend}: {ns}"
+                );
+            }
+        }
+        // the failed one stays recorded as interrupted, nothing else
+        let status = chainkit::status(&db, &registry).await.unwrap();
+        for chain in &status.chains {
+            let interrupted = chain.interrupted.as_ref().map(|i| i.migration.as_str());
+            let expected = (chain.namespace == "beta").then_some("m20260201_000002_second");
+            assert_eq!(interrupted, expected, "{backend}: {}", chain.namespace);
+        }
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}
