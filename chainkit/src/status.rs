@@ -485,7 +485,7 @@ async fn read_rows_of<C: ConnectionTrait>(
     joined: bool,
 ) -> Result<Vec<VersionRow>, sea_orm::DbErr> {
     let rows = db.query_all_raw(statement).await?;
-    if let Some(read) = pg_version_rows(&rows, joined) {
+    if let Some(read) = typed_version_rows(&rows, joined) {
         return read;
     }
     let mut read = Vec::with_capacity(rows.len());
@@ -501,24 +501,57 @@ async fn read_rows_of<C: ConnectionTrait>(
     Ok(read)
 }
 
-/// PostgreSQL's rows of [`backend::read_versions`] decoded from the driver's rows directly,
-/// their column types checked once on the first row: checking every value's type, as
-/// SeaORM's getters do, was a large part of the client's time in a start with nothing to do
-/// (about a tenth of a millisecond at 500 rows). `None` where the rows are not PostgreSQL's,
-/// or the columns not of the types the statement gives (a version table made by hand with
-/// other types): the caller decodes them value by value, with errors that say what is wrong.
-fn pg_version_rows(
+/// The rows of [`backend::read_versions`] decoded from the driver's rows directly
+/// (PostgreSQL's and MySQL's), their column types checked once on the first row: checking
+/// every value's type, as SeaORM's getters do, was a large part of the client's time in a
+/// start with nothing to do (about a tenth of a millisecond at 500 rows). `None` where the
+/// rows are SQLite's, or the columns not of the types the statement gives (a version table
+/// made by hand with other types): the caller decodes them value by value, with errors that
+/// say what is wrong.
+fn typed_version_rows(
     rows: &[sea_orm::QueryResult],
     joined: bool,
 ) -> Option<Result<Vec<VersionRow>, sea_orm::DbErr>> {
-    use sea_orm::sqlx::{Column as _, Row as _, TypeInfo as _};
-    const INT: &[&str] = &["INT8"];
-    // what sqlx decodes a `String` from
-    const TEXT: &[&str] = &["TEXT", "VARCHAR", "BPCHAR", "NAME"];
-    let first = rows.first()?.try_as_pg_row()?;
-    let columns = first.columns();
+    let first = rows.first()?;
+    if first.try_as_pg_row().is_some() {
+        // what sqlx decodes a `String` from
+        const TEXT: &[&str] = &["TEXT", "VARCHAR", "BPCHAR", "NAME"];
+        decode_typed(rows, |r| r.try_as_pg_row(), &["INT8"], TEXT, joined)
+    } else if first.try_as_mysql_row().is_some() {
+        const INT: &[&str] = &["BIGINT", "INT", "MEDIUMINT", "SMALLINT", "TINYINT"];
+        const TEXT: &[&str] = &[
+            "VARCHAR",
+            "CHAR",
+            "TEXT",
+            "TINYTEXT",
+            "MEDIUMTEXT",
+            "LONGTEXT",
+        ];
+        decode_typed(rows, |r| r.try_as_mysql_row(), INT, TEXT, joined)
+    } else {
+        None
+    }
+}
+
+/// [`typed_version_rows`] for the driver rows `as_row` gives: the first row's three columns
+/// of the types named in `int`, `text`, `int`, or `None`.
+fn decode_typed<'a, R>(
+    rows: &'a [sea_orm::QueryResult],
+    as_row: impl Fn(&'a sea_orm::QueryResult) -> Option<&'a R>,
+    int: &[&str],
+    text: &[&str],
+    joined: bool,
+) -> Option<Result<Vec<VersionRow>, sea_orm::DbErr>>
+where
+    R: sea_orm::sqlx::Row + 'a,
+    usize: sea_orm::sqlx::ColumnIndex<R>,
+    for<'r> i64: sea_orm::sqlx::Decode<'r, R::Database>,
+    for<'r> String: sea_orm::sqlx::Decode<'r, R::Database>,
+{
+    use sea_orm::sqlx::{Column as _, TypeInfo as _};
+    let columns = as_row(rows.first()?)?.columns();
     let typed = columns.len() == 3
-        && [INT, TEXT, INT]
+        && [int, text, int]
             .iter()
             .zip(columns)
             .all(|(names, c)| names.contains(&c.type_info().name()));
@@ -530,7 +563,7 @@ fn pg_version_rows(
     };
     let mut read = Vec::with_capacity(rows.len());
     for row in rows {
-        let row = row.try_as_pg_row()?;
+        let row = as_row(row)?;
         let decoded = (|| {
             Ok::<_, sea_orm::sqlx::Error>((
                 row.try_get_unchecked::<i64, _>(0)?,
