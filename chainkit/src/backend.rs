@@ -837,9 +837,17 @@ pub(crate) fn read_all_rows(backend: DbBackend, tables: &[String]) -> SelectStat
         let mut select = Query::select();
         select.expr_as(literal.clone(), Alias::new("t"));
         match aggregate {
+            // as `Snapshot::with_progress_row` writes it
             _ if table == PROGRESS_TABLE => select
                 .expr_as(Expr::col(Alias::new("namespace")), Alias::new("k"))
-                .expr_as(Expr::col(Alias::new("version")), Alias::new("v")),
+                .expr_as(
+                    Expr::cust(if backend == DbBackend::MySql {
+                        "CONCAT(version, ' ', direction)"
+                    } else {
+                        "version || ' ' || direction"
+                    }),
+                    Alias::new("v"),
+                ),
             _ if table == CHECKSUM_TABLE => select
                 .expr_as(Expr::col(Alias::new("namespace")), Alias::new("k"))
                 .expr_as(

@@ -445,6 +445,12 @@ async fn execute(
                 .filter(|_| !transactional);
             if let Some(i) = create.iter().position(|t| *t == chain.version_table()) {
                 let table = create.swap_remove(i);
+                if !transactional && run.schema.is_some() {
+                    // MySQL: the chain before read back from here on, its locks asked for
+                    // while the version table is created (awaited before the chain's first
+                    // migration, in `Run::created`)
+                    run.flush_unless(chain.namespace()).await?;
+                }
                 run.begin_if_transactional().await?;
                 // MySQL: with the progress record of the chain's first migration, in one
                 // round trip, unless the chain before wrote it
@@ -618,9 +624,16 @@ enum Reader {
 /// A read-back running on the [`Reader`], the tables it names locked there until it is done.
 struct Reading {
     names: std::collections::BTreeSet<String>,
+    /// The parts of the catalog it reads.
+    parts: CatalogParts,
     /// The version table whose lines it is to teach (`Run::version_table_lines`).
     learn: Option<String>,
-    task: tokio::task::JoinHandle<Result<Snapshot, Error>>,
+    /// Whether the reader got the locks (`true`), or read nothing (`false`), until
+    /// [`Run::await_locks`] has heard.
+    locked: Option<tokio::sync::oneshot::Receiver<bool>>,
+    /// The lines read; `None` where the locks were not granted (the names are then read on
+    /// the run's own connection, see [`Run::settle_into`]).
+    task: tokio::task::JoinHandle<Result<Option<Snapshot>, Error>>,
 }
 
 impl Run<'_> {
@@ -755,6 +768,7 @@ impl Run<'_> {
     /// reads them back in any case. On MySQL the read runs on a second session while the
     /// next migrations run, where it can ([`Run::read_in_background`]).
     async fn flush_unless(&mut self, namespace: &str) -> Result<(), Error> {
+        self.await_locks().await?;
         if self.dirty.is_empty() || self.dirty_owner == namespace {
             return Ok(());
         }
@@ -786,6 +800,9 @@ impl Run<'_> {
     /// MySQL: starts the read-back of `dirty` on the [`Reader`], the tables named locked
     /// there first (`LOCK TABLES … READ`, not waiting: a table another session holds makes
     /// the read run here). `false` where it did not start (nothing taken out of `dirty`).
+    /// The run goes on while the locks are asked for (the next chain's version table is
+    /// created meanwhile); [`Run::await_locks`], before the next migration's statements,
+    /// waits for the answer.
     ///
     /// The migrations that run meanwhile are the next chain's. What they do to its objects
     /// through their own statements is its own; a statement that changes one of the names
@@ -815,29 +832,45 @@ impl Run<'_> {
         let Some(reader) = self.reader().await else {
             return false;
         };
-        if let Err(e) = reader
-            .execute_unprepared(&backend::lock_for_reading(&self.dirty))
-            .await
-        {
-            tracing::debug!("reading back on the run's own connection: {e}");
-            return false;
-        }
+        let lock = backend::lock_for_reading(&self.dirty);
         let names = std::mem::take(&mut self.dirty);
         self.dirty_parts = CatalogParts::default();
         let read = names.clone();
+        let (granted, locked) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
+            if let Err(e) = reader.execute_unprepared(&lock).await {
+                tracing::debug!("reading back on the run's own connection: {e}");
+                granted.send(false).ok();
+                return Ok(None);
+            }
+            granted.send(true).ok();
             let fresh = snapshot_of(&reader, &read, parts).await;
             let unlocked = reader.execute_unprepared("UNLOCK TABLES").await;
             let fresh = fresh?;
             unlocked.map_err(Error::db("unlocking the tables read back"))?;
-            Ok(fresh)
+            Ok(Some(fresh))
         });
         self.reading = Some(Reading {
             names,
+            parts,
             learn: learn.clone(),
+            locked: Some(locked),
             task,
         });
         true
+    }
+
+    /// Waits until the read-back running on the [`Reader`] holds its locks, if it was not
+    /// known yet; where they were not granted, reads the names on the run's own connection
+    /// now, before any other statement of the run can change them.
+    async fn await_locks(&mut self) -> Result<(), Error> {
+        let Some(locked) = self.reading.as_mut().and_then(|r| r.locked.take()) else {
+            return Ok(());
+        };
+        if locked.await.unwrap_or(false) {
+            return Ok(());
+        }
+        self.settle().await
     }
 
     /// The [`Reader`], opened on first use.
@@ -872,10 +905,19 @@ impl Run<'_> {
         let Some(reading) = self.reading.take() else {
             return Ok(());
         };
-        let fresh = reading
+        let read = reading
             .task
             .await
             .map_err(|e| Error::db("reading back the schema")(DbErr::Custom(e.to_string())))??;
+        let fresh = match read {
+            Some(fresh) => fresh,
+            // the locks were not granted: read here (nothing ran since, see `await_locks`)
+            None => {
+                let (open, db) = (&self.open, self.db);
+                on!(open, db, |c| snapshot_of(c, &reading.names, reading.parts)
+                    .await)?
+            }
+        };
         if let Some(schema) = schema {
             schema.replace_named(&reading.names, fresh);
             learn_version_table(&mut self.version_table_lines, schema, reading.learn);
@@ -1333,8 +1375,11 @@ impl Run<'_> {
                 );
                 if !found.is_empty() {
                     // without what the chain's earlier migrations in this run touched, which
-                    // stay applied (their lines before this one ran are not read)
+                    // stay applied (their lines before this one ran are not read); with the
+                    // chain's progress record, which stays for `resolve` (written for this
+                    // migration, ahead of it when it came with the version row before)
                     let left = before
+                        .without_progress_row(chain.namespace())
                         .changes(&after)
                         .into_iter()
                         .filter(|c| {
@@ -1361,9 +1406,23 @@ impl Run<'_> {
             // MySQL: the version row, and the next migration's progress record (after the
             // chain's last, the chain's record removed and the next chain's written), in one
             // round trip and one commit
-            let batched = record_and_announce(db, self.direction, chain, name, next)
-                .await
-                .map_err(|e| self.failed(chain, name, Cause::Db(e), false))?;
+            let batched = match record_and_announce(db, self.direction, chain, name, next).await {
+                Ok(batched) => batched,
+                Err(e) => {
+                    // nothing of it was written (its transaction rolled back): the schema is
+                    // as the migration left it, with its progress record, and the end check
+                    // still compares (a change past the statement log may be why it failed)
+                    if guarded() {
+                        self.unverified |= cleared.is_some();
+                        self.schema = Some(
+                            after
+                                .without_progress_row(chain.namespace())
+                                .with_progress_row(chain.namespace(), name, direction),
+                        );
+                    }
+                    return Err(self.failed(chain, name, Cause::Db(e), false));
+                }
+            };
             if batched {
                 record_names = next;
                 self.announced = next.map(|(n, m)| (n.to_owned(), m.to_owned()));

@@ -112,14 +112,18 @@ async fn where_statements_are_not_seen_every_segment_gets_the_full_check() {
     }
 }
 
-/// Creates its own table, then one outside its chain's scope and deletes the engine's version
-/// row, in a root span of the capture's name (seen by the statement log's listener, but tied
-/// to no migration): as if sent on another connection.
-struct PastTheLog;
+/// Creates its own table (`own`), then sends `past` in a root span of the capture's name (seen
+/// by the statement log's listener, but tied to no migration): as if sent on another
+/// connection.
+struct PastTheLog {
+    name: &'static str,
+    own: &'static str,
+    past: &'static [&'static str],
+}
 
 impl MigrationName for PastTheLog {
     fn name(&self) -> &str {
-        "m20260301_000001_past_the_log"
+        self.name
     }
 }
 
@@ -127,12 +131,8 @@ impl MigrationName for PastTheLog {
 impl MigrationTrait for PastTheLog {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
-        db.execute_unprepared("CREATE TABLE ext_g_own (id INTEGER PRIMARY KEY)")
-            .await?;
-        for sql in [
-            "CREATE TABLE stray (id INTEGER PRIMARY KEY)",
-            "DELETE FROM seaql_migrations WHERE version = 'm20260101_000001_users'",
-        ] {
+        db.execute_unprepared(self.own).await?;
+        for sql in self.past {
             db.execute_unprepared(sql)
                 .instrument(tracing::info_span!(
                     target: "chainkit::capture",
@@ -145,14 +145,29 @@ impl MigrationTrait for PastTheLog {
     }
 }
 
+/// The chain `g` of one [`PastTheLog`] migration.
+fn past_the_log(name: &'static str, past: &'static [&'static str]) -> Chain {
+    Chain::from_fn("g", "seaql_migrations_g", move || {
+        vec![Box::new(PastTheLog {
+            name,
+            own: "CREATE TABLE ext_g_own (id INTEGER PRIMARY KEY)",
+            past,
+        }) as Box<dyn MigrationTrait>]
+    })
+}
+
 #[tokio::test]
 async fn a_change_no_statement_explains_is_found_at_the_end_of_the_run() {
     for test_db in TestDatabase::all().await {
         let backend = test_db.backend;
         let db = test_db.connect().await;
-        let past = Chain::from_fn("g", "seaql_migrations_g", || {
-            vec![Box::new(PastTheLog) as Box<dyn MigrationTrait>]
-        });
+        let past = past_the_log(
+            "m20260301_000001_past_the_log",
+            &[
+                "CREATE TABLE stray (id INTEGER PRIMARY KEY)",
+                "DELETE FROM seaql_migrations WHERE version = 'm20260101_000001_users'",
+            ],
+        );
         let registry = Registry::new(engine(), [chain("a", 1, false), past]).unwrap();
         let err = chainkit::migrate(&db, &registry).await.unwrap_err();
         let Error::Unexplained {
@@ -188,6 +203,67 @@ async fn a_change_no_statement_explains_is_found_at_the_end_of_the_run() {
             for gone in ["stray", "ext_g_own", "ext_a_t1", "users"] {
                 assert!(!tables.contains(&gone.to_owned()), "{backend}: {tables:?}");
             }
+        }
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}
+
+/// A migration that writes its own version row past the statement log makes the runner's
+/// fail; on MySQL, where what ran stays, the end check still runs and names what no statement
+/// explains (before, the failure to record left nothing to compare with).
+#[tokio::test]
+async fn a_failed_version_row_after_a_change_past_the_log_still_gets_the_end_check() {
+    for test_db in TestDatabase::all().await {
+        let backend = test_db.backend;
+        let db = test_db.connect().await;
+        let past = past_the_log(
+            "m20260301_000001_own_row",
+            &[
+                "CREATE TABLE stray (id INTEGER PRIMARY KEY)",
+                "INSERT INTO seaql_migrations_g (version, applied_at) \
+                 VALUES ('m20260301_000001_own_row', 0)",
+            ],
+        );
+        let registry = Registry::new(engine(), [chain("a", 1, false), past]).unwrap();
+        let err = chainkit::migrate(&db, &registry).await.unwrap_err();
+        let tables = chainkit::testing::table_names(&db).await;
+        if backend == Backend::MySql {
+            let Error::Unexplained {
+                changes,
+                rolled_back,
+                applied,
+            } = &err
+            else {
+                panic!("{backend}: {err}");
+            };
+            let named: Vec<String> = changes.iter().map(ToString::to_string).collect();
+            assert_eq!(
+                named,
+                [
+                    r#"table "stray" created"#,
+                    r#"rows of version table "seaql_migrations_g" changed"#
+                ],
+                "{backend}"
+            );
+            assert!(!rolled_back, "{backend}");
+            // the chains before it stay applied, and it is not among them
+            let applied: Vec<&str> = applied.iter().map(|a| a.namespace.as_str()).collect();
+            assert_eq!(applied, ["engine", "a"], "{backend}");
+            assert!(
+                tables.contains(&"stray".to_owned()),
+                "{backend}: {tables:?}"
+            );
+        } else {
+            // the version row fails inside the run's transaction, which rolls back whole
+            assert!(
+                !tables.contains(&"stray".to_owned()),
+                "{backend}: {tables:?}"
+            );
+            assert!(
+                !tables.contains(&"ext_g_own".to_owned()),
+                "{backend}: {tables:?}"
+            );
         }
         db.close().await.ok();
         test_db.drop_database().await;
