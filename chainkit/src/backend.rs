@@ -837,27 +837,25 @@ pub(crate) fn read_all_rows(backend: DbBackend, tables: &[String]) -> SelectStat
         let mut select = Query::select();
         select.expr_as(literal.clone(), Alias::new("t"));
         match aggregate {
-            // as `Snapshot::with_progress_row` writes it
-            _ if table == PROGRESS_TABLE => select
-                .expr_as(Expr::col(Alias::new("namespace")), Alias::new("k"))
-                .expr_as(
-                    Expr::cust(if backend == DbBackend::MySql {
-                        "CONCAT(version, ' ', direction)"
-                    } else {
-                        "version || ' ' || direction"
-                    }),
-                    Alias::new("v"),
-                ),
-            _ if table == CHECKSUM_TABLE => select
-                .expr_as(Expr::col(Alias::new("namespace")), Alias::new("k"))
-                .expr_as(
-                    Expr::cust(if backend == DbBackend::MySql {
-                        "CONCAT(version, ' ', checksum)"
-                    } else {
-                        "version || ' ' || checksum"
-                    }),
-                    Alias::new("v"),
-                ),
+            // keyed by namespace, the line the version and the direction (as
+            // `Snapshot::with_progress_row` writes it) or the checksum
+            _ if table == PROGRESS_TABLE || table == CHECKSUM_TABLE => {
+                let other = if table == PROGRESS_TABLE {
+                    "direction"
+                } else {
+                    "checksum"
+                };
+                select
+                    .expr_as(Expr::col(Alias::new("namespace")), Alias::new("k"))
+                    .expr_as(
+                        Expr::cust(if backend == DbBackend::MySql {
+                            format!("CONCAT(version, ' ', {other})")
+                        } else {
+                            format!("version || ' ' || {other}")
+                        }),
+                        Alias::new("v"),
+                    )
+            }
             Some(joined) => select
                 .expr_as(literal, Alias::new("k"))
                 .expr_as(Expr::cust(joined), Alias::new("v")),

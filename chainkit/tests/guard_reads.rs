@@ -156,6 +156,22 @@ fn past_the_log(name: &'static str, past: &'static [&'static str]) -> Chain {
     })
 }
 
+/// Asserts that `err` is the end check's, naming `expected`; whether it says the run was rolled
+/// back.
+fn assert_unexplained(err: &Error, backend: Backend, expected: &[&str]) -> bool {
+    let Error::Unexplained {
+        changes,
+        rolled_back,
+        ..
+    } = err
+    else {
+        panic!("{backend}: {err}");
+    };
+    let named: Vec<String> = changes.iter().map(ToString::to_string).collect();
+    assert_eq!(named, expected, "{backend}");
+    *rolled_back
+}
+
 #[tokio::test]
 async fn a_change_no_statement_explains_is_found_at_the_end_of_the_run() {
     for test_db in TestDatabase::all().await {
@@ -170,22 +186,13 @@ async fn a_change_no_statement_explains_is_found_at_the_end_of_the_run() {
         );
         let registry = Registry::new(engine(), [chain("a", 1, false), past]).unwrap();
         let err = chainkit::migrate(&db, &registry).await.unwrap_err();
-        let Error::Unexplained {
-            changes,
-            rolled_back,
-            ..
-        } = &err
-        else {
-            panic!("{backend}: {err}");
-        };
-        let named: Vec<String> = changes.iter().map(ToString::to_string).collect();
-        assert_eq!(
-            named,
-            [
+        let rolled_back = assert_unexplained(
+            &err,
+            backend,
+            &[
                 r#"table "stray" created"#,
-                r#"rows of version table "seaql_migrations" changed"#
+                r#"rows of version table "seaql_migrations" changed"#,
             ],
-            "{backend}"
         );
         let tables = chainkit::testing::table_names(&db).await;
         if backend == Backend::MySql {
@@ -229,25 +236,19 @@ async fn a_failed_version_row_after_a_change_past_the_log_still_gets_the_end_che
         let err = chainkit::migrate(&db, &registry).await.unwrap_err();
         let tables = chainkit::testing::table_names(&db).await;
         if backend == Backend::MySql {
-            let Error::Unexplained {
-                changes,
-                rolled_back,
-                applied,
-            } = &err
-            else {
-                panic!("{backend}: {err}");
-            };
-            let named: Vec<String> = changes.iter().map(ToString::to_string).collect();
-            assert_eq!(
-                named,
-                [
+            let rolled_back = assert_unexplained(
+                &err,
+                backend,
+                &[
                     r#"table "stray" created"#,
-                    r#"rows of version table "seaql_migrations_g" changed"#
+                    r#"rows of version table "seaql_migrations_g" changed"#,
                 ],
-                "{backend}"
             );
             assert!(!rolled_back, "{backend}");
             // the chains before it stay applied, and it is not among them
+            let Error::Unexplained { applied, .. } = &err else {
+                unreachable!()
+            };
             let applied: Vec<&str> = applied.iter().map(|a| a.namespace.as_str()).collect();
             assert_eq!(applied, ["engine", "a"], "{backend}");
             assert!(
