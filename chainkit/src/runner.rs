@@ -1414,11 +1414,8 @@ impl Run<'_> {
                     // still compares (a change past the statement log may be why it failed)
                     if guarded() {
                         self.unverified |= cleared.is_some();
-                        self.schema = Some(
-                            after
-                                .without_progress_row(chain.namespace())
-                                .with_progress_row(chain.namespace(), name, direction),
-                        );
+                        self.schema =
+                            Some(after.with_progress_row(chain.namespace(), name, direction));
                     }
                     return Err(self.failed(chain, name, Cause::Db(e), false));
                 }

@@ -112,12 +112,11 @@ async fn where_statements_are_not_seen_every_segment_gets_the_full_check() {
     }
 }
 
-/// Creates its own table (`own`), then sends `past` in a root span of the capture's name (seen
+/// Creates its own table, then sends `past` in a root span of the capture's name (seen
 /// by the statement log's listener, but tied to no migration): as if sent on another
 /// connection.
 struct PastTheLog {
     name: &'static str,
-    own: &'static str,
     past: &'static [&'static str],
 }
 
@@ -131,7 +130,8 @@ impl MigrationName for PastTheLog {
 impl MigrationTrait for PastTheLog {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
-        db.execute_unprepared(self.own).await?;
+        db.execute_unprepared("CREATE TABLE ext_g_own (id INTEGER PRIMARY KEY)")
+            .await?;
         for sql in self.past {
             db.execute_unprepared(sql)
                 .instrument(tracing::info_span!(
@@ -148,11 +148,7 @@ impl MigrationTrait for PastTheLog {
 /// The chain `g` of one [`PastTheLog`] migration.
 fn past_the_log(name: &'static str, past: &'static [&'static str]) -> Chain {
     Chain::from_fn("g", "seaql_migrations_g", move || {
-        vec![Box::new(PastTheLog {
-            name,
-            own: "CREATE TABLE ext_g_own (id INTEGER PRIMARY KEY)",
-            past,
-        }) as Box<dyn MigrationTrait>]
+        vec![Box::new(PastTheLog { name, past }) as Box<dyn MigrationTrait>]
     })
 }
 
