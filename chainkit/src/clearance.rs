@@ -248,6 +248,7 @@ impl<'a> Clearance<'a> {
             routines: !self.functions.is_empty(),
             references: self.references,
             types: self.types,
+            ..CatalogParts::default()
         }
     }
 

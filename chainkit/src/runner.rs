@@ -1501,7 +1501,10 @@ fn parts_to_read(
 ) -> CatalogParts {
     match schema {
         Some(schema) if backend != DbBackend::Sqlite => {
-            created.union(schema.catalog_parts_of(names))
+            let mut parts = created.union(schema.catalog_parts_of(names));
+            parts.columns_in_one_select = backend == DbBackend::MySql
+                && backend::mysql_columns_in_one_select(names.len(), schema.tables().count());
+            parts
         }
         _ => CatalogParts::ALL,
     }
