@@ -1406,9 +1406,20 @@ impl Run<'_> {
             // MySQL: the version row, and the next migration's progress record (after the
             // chain's last, the chain's record removed and the next chain's written), in one
             // round trip and one commit
-            let batched = match record_and_announce(db, self.direction, chain, name, next).await {
+            // (a name that cannot be written into the text: the version and checksum rows as
+            // separate statements in a transaction of their own, the record staying until the
+            // chain's last migration: the next one's replaces it, and once finished it no
+            // longer counts as interrupted)
+            let written = match record_and_announce(db, self.direction, chain, name, next).await {
+                Ok(true) => Ok(true),
+                Ok(false) => record_whole(db, self.direction, chain, name)
+                    .await
+                    .map(|()| false),
+                Err(e) => Err(Cause::Db(e)),
+            };
+            let batched = match written {
                 Ok(batched) => batched,
-                Err(e) => {
+                Err(cause) => {
                     // nothing of it was written (its transaction rolled back): the schema is
                     // as the migration left it, with its progress record, and the end check
                     // still compares (a change past the statement log may be why it failed)
@@ -1417,7 +1428,7 @@ impl Run<'_> {
                         self.schema =
                             Some(after.with_progress_row(chain.namespace(), name, direction));
                     }
-                    return Err(self.failed(chain, name, Cause::Db(e), false));
+                    return Err(self.failed(chain, name, cause, false));
                 }
             };
             if batched {
@@ -1425,12 +1436,6 @@ impl Run<'_> {
                 self.announced = next.map(|(n, m)| (n.to_owned(), m.to_owned()));
                 self.progress = None;
             } else {
-                // a name that cannot be written into the text: as separate statements, the
-                // record staying until the chain's last migration (the next one's replaces
-                // it; once finished it no longer counts as interrupted)
-                record(db, self.direction, chain, name, false)
-                    .await
-                    .map_err(|e| self.failed(chain, name, e, false))?;
                 record_names = Some((chain.namespace(), name));
                 self.progress = Some(chain.namespace().to_owned());
             }
@@ -1704,6 +1709,25 @@ async fn record<C: ConnectionTrait>(
         conn.execute_raw(stmt).await.map_err(Cause::Db)?;
     }
     Ok(labels)
+}
+
+/// MySQL: [`record`] in a transaction of its own, so that a failure leaves none of it written
+/// (its statements would otherwise each commit: a version row written and its checksum row
+/// failed could not be told from a change past the statement log).
+async fn record_whole(
+    db: &DatabaseConnection,
+    direction: Direction,
+    chain: &Chain,
+    migration: &str,
+) -> Result<(), Cause> {
+    let transaction = db.begin().await.map_err(Cause::Db)?;
+    match record(&transaction, direction, chain, migration, false).await {
+        Ok(_) => transaction.commit().await.map_err(Cause::Db),
+        Err(cause) => {
+            transaction.rollback().await.ok();
+            Err(cause)
+        }
+    }
 }
 
 /// The statements recording `migration` in the chain's version table, and its checksum row
