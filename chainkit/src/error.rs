@@ -66,6 +66,18 @@ pub enum Error {
         /// its length in bytes
         len: usize,
     },
+    /// A migration name longer than a version table holds.
+    #[error(
+        "namespace {namespace:?}: migration name {migration:?} is {len} bytes; at most 255 fit a version table"
+    )]
+    MigrationNameTooLong {
+        /// the chain
+        namespace: String,
+        /// the migration
+        migration: String,
+        /// its length in bytes
+        len: usize,
+    },
     /// A chain lists the same migration name twice.
     #[error("namespace {namespace:?}: migration {migration} is listed twice")]
     DuplicateMigration {

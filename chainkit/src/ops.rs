@@ -655,7 +655,6 @@ pub async fn resolve(
     resolution: Resolution,
 ) -> Result<(), Error> {
     let chain = registry.get(namespace)?;
-    let backend = db.get_database_backend();
     let context = format!("namespace {namespace:?}: resolving {migration}");
     let state = crate::status::read_state(db, &[chain], crate::status::Read::Listing).await?;
     let recorded = &state.recorded[0];
@@ -719,7 +718,7 @@ pub async fn resolve(
     }
     let table = chain.version_table();
     if !recorded.table_exists {
-        db.execute(&backend::create_version_table(backend, table))
+        db.execute(&backend::create_version_table(table))
             .await
             .map_err(Error::db(context.clone()))?;
     }

@@ -121,6 +121,13 @@ fn check_chain(chain: &Chain) -> Result<(), Error> {
     }
     let mut seen = HashSet::new();
     for name in chain.migration_names() {
+        if name.len() > crate::backend::MAX_MIGRATION_NAME_LEN {
+            return Err(Error::MigrationNameTooLong {
+                namespace,
+                len: name.len(),
+                migration: name,
+            });
+        }
         if !seen.insert(name.clone()) {
             return Err(Error::DuplicateMigration {
                 namespace,
@@ -350,6 +357,37 @@ mod tests {
         assert_eq!(
             err.to_string(),
             r#"namespace "acme": migration m20260101_000001_first is listed twice"#
+        );
+    }
+
+    #[test]
+    fn a_migration_name_longer_than_a_version_table_holds_is_refused() {
+        let name = |len: usize| format!("m20260101_000001_{}", "x".repeat(len - 17));
+        let longest = sql_chain("acme", vec![SqlMigration::new(&name(255), &[])]);
+        assert!(Registry::new(engine(), [longest]).is_ok());
+        let long = sql_chain("acme", vec![first(), SqlMigration::new(&name(256), &[])]);
+        let err = Registry::new(engine(), [long]).unwrap_err();
+        assert!(
+            matches!(err, Error::MigrationNameTooLong { ref migration, len: 256, .. } if *migration == name(256)),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .ends_with("is 256 bytes; at most 255 fit a version table"),
+            "{err}"
+        );
+        // counted in bytes, stricter than the databases (which count characters): a name
+        // within it fits everywhere
+        let wide = format!("m20260101_000001_{}", "é".repeat(120));
+        assert_eq!(wide.len(), 257);
+        let err = Registry::new(
+            engine(),
+            [sql_chain("acme", vec![SqlMigration::new(&wide, &[])])],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, Error::MigrationNameTooLong { len: 257, .. }),
+            "{err}"
         );
     }
 

@@ -464,10 +464,11 @@ async fn execute(
                     _ => false,
                 };
                 if !announced {
-                    on!(&run.open, db, |c| c
-                        .execute(&backend::create_version_table(backend, table))
-                        .await)
-                    .map_err(Error::db(format!("creating version table {table}")))?;
+                    // as text, in one round trip: a statement prepared for one table's name
+                    // would never be used again
+                    let create = backend.build(&backend::create_version_table(table)).sql;
+                    on!(&run.open, db, |c| c.execute_unprepared(&create).await)
+                        .map_err(Error::db(format!("creating version table {table}")))?;
                 }
                 run.created(table, chain.namespace()).await?;
                 if let Some(first) = migrations.first().filter(|_| announced) {
@@ -1805,7 +1806,7 @@ async fn create_announcing(
     direction: Direction,
 ) -> bool {
     let backend = db.get_database_backend();
-    let create = backend.build(&backend::create_version_table(backend, table));
+    let create = backend.build(&backend::create_version_table(table));
     let record = backend.build(&backend::insert_progress(
         chain.namespace(),
         first,

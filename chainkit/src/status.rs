@@ -886,14 +886,8 @@ mod tests {
             let chain = sql_chain("a", vec![]);
             let other = sql_chain("b", vec![]);
             for create in [
-                backend.build(&backend::create_version_table(
-                    backend,
-                    chain.version_table(),
-                )),
-                backend.build(&backend::create_version_table(
-                    backend,
-                    other.version_table(),
-                )),
+                backend.build(&backend::create_version_table(chain.version_table())),
+                backend.build(&backend::create_version_table(other.version_table())),
                 backend.build(&backend::create_progress_table()),
             ] {
                 conn.execute_raw(create).await.unwrap();

@@ -248,6 +248,43 @@ async fn stock_sea_orm_migration_and_this_runner_read_each_others_version_tables
     }
 }
 
+#[tokio::test]
+async fn version_tables_this_runner_creates_work_with_stock_sea_orm_migration() {
+    // this runner's version tables bound `version` to 255 (see README, Compatibility): the
+    // stock runner reads and writes them as its own
+    for test_db in TestDatabase::all().await {
+        let backend = test_db.backend;
+        let db = test_db.connect().await;
+        let registry = engine::registry().unwrap();
+        chainkit::migrate(&db, &registry).await.unwrap();
+        assert!(
+            ext_template_migration::Migrator::get_pending_migrations(&db)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{backend}"
+        );
+        ext_template_migration::Migrator::down(&db, Some(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            ext_template_migration::Migrator::get_pending_migrations(&db)
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "{backend}"
+        );
+        ext_template_migration::Migrator::up(&db, None)
+            .await
+            .unwrap();
+        let report = chainkit::migrate(&db, &registry).await.unwrap();
+        assert_eq!(report.applied_to("template").count(), 0, "{backend}");
+        db.close().await.ok();
+        test_db.drop_database().await;
+    }
+}
+
 #[test]
 fn a_bad_database_url_is_one_line_without_the_password() {
     let run = engine(

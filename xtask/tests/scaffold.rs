@@ -82,7 +82,12 @@ fn a_new_project_and_a_new_migration_build_test_and_run_with_no_hand_edit() {
     );
 
     let out = cargo(&ws, &["test", "-p", &migration_crate]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     assert!(text(&out.stdout).contains("test migrations_round_trip_up_down_up ... ok"));
     assert!(text(&out.stdout).contains("test entities_and_migrations_agree ... ok"));
     // the engine's own tests hold with one more project registered

@@ -200,12 +200,9 @@ async fn replay_applied(
     }
     for ((chain, status), recorded) in chains.iter().zip(statuses).zip(&state.recorded) {
         if recorded.table_exists {
-            db.execute(&backend::create_version_table(
-                backend,
-                chain.version_table(),
-            ))
-            .await
-            .map_err(setup(chain.version_table()))?;
+            db.execute(&backend::create_version_table(chain.version_table()))
+                .await
+                .map_err(setup(chain.version_table()))?;
         }
         let applied: Vec<&crate::status::MigrationStatus> = status
             .migrations
@@ -291,10 +288,7 @@ async fn run_all(
             prepared.push(chain.namespace());
             let mut statements = vec![
                 backend.build(&backend::create_progress_table()),
-                backend.build(&backend::create_version_table(
-                    backend,
-                    chain.version_table(),
-                )),
+                backend.build(&backend::create_version_table(chain.version_table())),
             ];
             if chain.has_checksums() {
                 statements.push(backend.build(&backend::create_checksum_table()));

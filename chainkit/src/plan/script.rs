@@ -88,7 +88,7 @@ pub(super) fn write(plan: &Plan) -> String {
         if !chain.version_table_exists {
             out.push_str(&built(
                 be,
-                &backend::create_version_table(be, &chain.version_table),
+                &backend::create_version_table(&chain.version_table),
             ));
         }
         let vt = q(&chain.version_table);
