@@ -68,7 +68,8 @@ pub enum Error {
     },
     /// A migration name longer than a version table holds.
     #[error(
-        "namespace {namespace:?}: migration name {migration:?} is {len} bytes; at most 255 fit a version table"
+        "namespace {namespace:?}: migration name {migration:?} is {len} bytes; at most {max} fit a version table",
+        max = crate::backend::MAX_MIGRATION_NAME_LEN
     )]
     MigrationNameTooLong {
         /// the chain
