@@ -50,9 +50,14 @@ struct Args {
     /// Default: SQLite only
     #[arg(long = "database-url")]
     database_urls: Vec<String>,
-    /// Repetitions of each no-op measurement
+    /// Repetitions of each plain no-op measurement
     #[arg(long, default_value_t = 7, value_parser = at_least_one)]
     reps: usize,
+    /// Repetitions of this runner's no-op and of the floor: each takes well under a
+    /// millisecond, where a single sample moves by a third with what else the machine does,
+    /// so their medians take more samples to settle than the plain loop's
+    #[arg(long, default_value_t = 35, value_parser = at_least_one)]
+    noop_reps: usize,
     /// Repetitions of each fresh measurement (a multiple of 4 gives each of the four installs
     /// every place in the order equally often)
     #[arg(long, default_value_t = 4, value_parser = at_least_one)]
@@ -307,14 +312,20 @@ async fn measure(args: &Args, backend: Backend, server: Option<&str>) -> Result 
             }
         }
         if rep == 0 {
-            for _ in 0..args.reps {
-                warm_timed!(noop, {
-                    let report = chainkit::migrate(&ours, &registry).await.unwrap();
-                    assert!(report.applied.is_empty());
-                });
-                warm_timed!(noop_plain, plain_loop(&plain, args.chains).await);
-                warm_timed!(noop_default, plain_loop(&pool, args.chains).await);
-                warm_timed!(noop_floor, floor(&ours, args.chains).await);
+            for i in 0..args.reps.max(args.noop_reps) {
+                if i < args.noop_reps {
+                    warm_timed!(noop, {
+                        let report = chainkit::migrate(&ours, &registry).await.unwrap();
+                        assert!(report.applied.is_empty());
+                    });
+                }
+                if i < args.reps {
+                    warm_timed!(noop_plain, plain_loop(&plain, args.chains).await);
+                    warm_timed!(noop_default, plain_loop(&pool, args.chains).await);
+                }
+                if i < args.noop_reps {
+                    warm_timed!(noop_floor, floor(&ours, args.chains).await);
+                }
             }
             let mut counted = chainkit::connect(&ours_db.url, chainkit::DEFAULT_CONNECT_TIMEOUT)
                 .await
@@ -383,8 +394,9 @@ async fn main() {
     }
     if !args.json {
         println!(
-            "{} chains x {} migrations; medians of {} fresh and {} no-op runs; times in ms",
-            args.chains, args.migrations, args.fresh_reps, args.reps
+            "{} chains x {} migrations; medians of {} fresh runs, {} plain no-op runs, {} no-op \
+             and floor runs; times in ms",
+            args.chains, args.migrations, args.fresh_reps, args.reps, args.noop_reps
         );
         println!(
             "{:9} {:>9} {:>9} {:>11} {:>13} {:>7} {:>8} {:>10} {:>12} {:>9} {:>9} {:>9} {:>11}",

@@ -120,38 +120,71 @@ pub(crate) fn delete_checksums(
     stmt
 }
 
-/// One statement reading every row of the given version tables, three columns: `chain`, the
-/// table's position in `tables`, `version` and `applied_at`. With `progress`, also the rows of
-/// [`PROGRESS_TABLE`] (`chain` [`PROGRESS_ROW`]); with `checksums`, those of
-/// [`CHECKSUM_TABLE`] (`chain` [`CHECKSUM_ROW`], or on SQLite one row of them all,
-/// [`CHECKSUM_ROWS`]). Their other fields come as a JSON array in `version`, which the
-/// database writes and the reader parses exactly whatever they hold; they are few. `tables`
-/// must not be empty unless `progress` is set.
+/// One statement reading every row of the given version tables, two columns: `version`, as
+/// `chain:version` where `chain` is the table's position in `tables`, and `applied_at`. With
+/// `progress`, also the rows of [`PROGRESS_TABLE`] (`chain` [`PROGRESS_ROW`]); with
+/// `checksums`, those of [`CHECKSUM_TABLE`] (`chain` [`CHECKSUM_ROW`], or on SQLite one row
+/// of them all, [`CHECKSUM_ROWS`]). Their other fields come as a JSON array after the
+/// `chain:`, which the database writes and the reader parses exactly whatever they hold; they
+/// are few. `tables` must not be empty unless `progress` is set.
 ///
 /// A start's only statement, so it costs what the client does with its rows too: a version
-/// row is a number, its version and a number, nothing more (on PostgreSQL one more column,
-/// even a constant NULL, made the read a seventh slower at 500 rows). On SQLite the database
-/// joins each version table's rows into one (`version \x02 applied_at` pairs separated by
-/// `\x01`, `applied_at` the number of rows joined), which halves the read: SQLite's driver
-/// hands rows over one by one from its worker thread. PostgreSQL sends rows faster than it
-/// aggregates them, and MySQL's `GROUP_CONCAT` cuts its result at `group_concat_max_len`
-/// (1024 bytes by default on MySQL), so both read a row per migration.
+/// row is its version and a number, as the version table has them, with the chain written
+/// ahead of the version (a column of its own, even a constant, made PostgreSQL's read 5–7%
+/// slower at 500 rows, its text joined 1–2%). On SQLite the database joins each version
+/// table's rows into one (`version \x02 applied_at` pairs separated by `\x01`, `applied_at`
+/// the number of rows joined), which halves the read: SQLite's driver hands rows over one by
+/// one from its worker thread. PostgreSQL sends rows faster than it aggregates them, and
+/// MySQL's `GROUP_CONCAT` cuts its result at `group_concat_max_len` (1024 bytes by default on
+/// MySQL), so both read a row per migration.
 ///
 /// The text is written directly (building a `UNION` of many selects with sea-query costs a
 /// tenth of a millisecond per fifty chains); every name in it is a checked version table.
+/// Every start of a program reads the same tables: the last text made is kept and handed out
+/// again for the same tables (comparing them costs a twentieth of writing the text).
 pub(crate) fn read_versions(
     backend: DbBackend,
     tables: &[(&str, &str)],
     progress: bool,
     checksums: bool,
 ) -> Statement {
-    read_versions_as(
+    /// The last text made, and what it was made for.
+    struct Made {
+        backend: DbBackend,
+        tables: Vec<String>,
+        progress: bool,
+        checksums: bool,
+        sql: String,
+    }
+    static LAST: std::sync::Mutex<Option<Made>> = std::sync::Mutex::new(None);
+    let same = |made: &Made| {
+        made.backend == backend
+            && made.progress == progress
+            && made.checksums == checksums
+            && made.tables.len() == tables.len()
+            && made.tables.iter().zip(tables).all(|(a, (_, b))| a == b)
+    };
+    let mut last = LAST
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(made) = last.as_ref().filter(|m| same(m)) {
+        return Statement::from_string(backend, made.sql.clone());
+    }
+    let statement = read_versions_as(
         backend,
         tables,
         progress,
         checksums,
         backend == DbBackend::Sqlite,
-    )
+    );
+    *last = Some(Made {
+        backend,
+        tables: tables.iter().map(|(_, t)| (*t).to_owned()).collect(),
+        progress,
+        checksums,
+        sql: statement.sql.clone(),
+    });
+    statement
 }
 
 /// [`read_versions`], the rows of each version table joined into one (`aggregate`, SQLite)
@@ -166,13 +199,10 @@ pub(crate) fn read_versions_as(
     aggregate: bool,
 ) -> Statement {
     let q = |name: &str| quote(backend, name);
-    // PostgreSQL reads a bare number as an integer: every row's `chain` is a bigint
-    let chain = |n: i64| {
-        if backend == DbBackend::Postgres {
-            format!("CAST({n} AS BIGINT)")
-        } else {
-            n.to_string()
-        }
+    // `chain:` ahead of a row's text
+    let tagged = |chain: i64, text: &str| match backend {
+        DbBackend::MySql => format!("CONCAT('{chain}:', {text})"),
+        _ => format!("'{chain}:' || {text}"),
     };
     let json = |fields: &str| match backend {
         DbBackend::Postgres => format!("CAST(json_build_array({fields}) AS TEXT)"),
@@ -185,14 +215,17 @@ pub(crate) fn read_versions_as(
         .map(|((_, table), i)| {
             if aggregate {
                 format!(
-                    "SELECT {i} AS chain, coalesce(group_concat(version || char(2) || \
-                     applied_at, char(1)), '') AS version, count(*) AS applied_at FROM {}",
+                    "SELECT {} AS version, count(*) AS applied_at FROM {}",
+                    tagged(
+                        i,
+                        "coalesce(group_concat(version || char(2) || applied_at, char(1)), '')"
+                    ),
                     q(table)
                 )
             } else {
                 format!(
-                    "SELECT {} AS chain, version, applied_at FROM {}",
-                    chain(i),
+                    "SELECT {} AS version, applied_at FROM {}",
+                    tagged(i, "version"),
                     q(table)
                 )
             }
@@ -200,24 +233,25 @@ pub(crate) fn read_versions_as(
         .collect();
     if progress {
         selects.push(format!(
-            "SELECT {} AS chain, {} AS version, started_at AS applied_at FROM {}",
-            chain(PROGRESS_ROW),
-            json("namespace, direction, version"),
+            "SELECT {} AS version, started_at AS applied_at FROM {}",
+            tagged(PROGRESS_ROW, &json("namespace, direction, version")),
             q(PROGRESS_TABLE)
         ));
     }
     if checksums {
         selects.push(if aggregate {
             format!(
-                "SELECT {CHECKSUM_ROWS} AS chain, json_group_array(json_array(namespace, \
-                 version, applied_at, checksum)) AS version, count(*) AS applied_at FROM {}",
+                "SELECT {} AS version, count(*) AS applied_at FROM {}",
+                tagged(
+                    CHECKSUM_ROWS,
+                    "json_group_array(json_array(namespace, version, applied_at, checksum))"
+                ),
                 q(CHECKSUM_TABLE)
             )
         } else {
             format!(
-                "SELECT {} AS chain, {} AS version, applied_at FROM {}",
-                chain(CHECKSUM_ROW),
-                json("namespace, version, checksum"),
+                "SELECT {} AS version, applied_at FROM {}",
+                tagged(CHECKSUM_ROW, &json("namespace, version, checksum")),
                 q(CHECKSUM_TABLE)
             )
         });
@@ -1445,6 +1479,32 @@ mod tests {
     }
 
     #[test]
+    fn the_state_read_is_made_once_for_the_same_tables() {
+        let tables = [("engine", "seaql_migrations"), ("a", "seaql_migrations_a")];
+        let first = read_versions(DbBackend::Postgres, &tables, true, false).sql;
+        assert_eq!(
+            read_versions(DbBackend::Postgres, &tables, true, false).sql,
+            first
+        );
+        // anything else that makes the text makes it again
+        let fewer = read_versions(DbBackend::Postgres, &tables[..1], true, false).sql;
+        assert!(!fewer.contains("seaql_migrations_a"), "{fewer}");
+        let other = [("engine", "seaql_migrations"), ("b", "seaql_migrations_b")];
+        let renamed = read_versions(DbBackend::Postgres, &other, true, false).sql;
+        assert!(renamed.contains("seaql_migrations_b"), "{renamed}");
+        let mysql = read_versions(DbBackend::MySql, &other, true, false).sql;
+        assert!(mysql.contains("`seaql_migrations_b`"), "{mysql}");
+        let checksums = read_versions(DbBackend::MySql, &other, true, true).sql;
+        assert!(checksums.contains(CHECKSUM_TABLE), "{checksums}");
+        let no_progress = read_versions(DbBackend::MySql, &other, false, true).sql;
+        assert!(!no_progress.contains(PROGRESS_TABLE), "{no_progress}");
+        assert_eq!(
+            read_versions(DbBackend::Postgres, &tables, true, false).sql,
+            first
+        );
+    }
+
+    #[test]
     fn all_version_tables_are_read_in_one_statement() {
         let tables = [
             ("engine", "seaql_migrations"),
@@ -1455,7 +1515,7 @@ mod tests {
         assert_eq!(pg.matches(" UNION ALL ").count(), 3, "{pg}");
         assert!(pg.contains(r#"FROM "seaql_migrations_acme""#), "{pg}");
         assert!(
-            pg.contains("SELECT CAST(1 AS BIGINT) AS chain, version, applied_at FROM"),
+            pg.contains("SELECT '1:' || version AS version, applied_at FROM"),
             "{pg}"
         );
         assert!(
@@ -1464,7 +1524,9 @@ mod tests {
         );
         let mysql = read_versions(DbBackend::MySql, &tables, false, false).sql;
         assert!(
-            mysql.starts_with("SELECT 0 AS chain, version, applied_at FROM `seaql_migrations`"),
+            mysql.starts_with(
+                "SELECT CONCAT('0:', version) AS version, applied_at FROM `seaql_migrations`"
+            ),
             "{mysql}"
         );
         let sqlite = read_versions(DbBackend::Sqlite, &tables, false, true).sql;
@@ -1472,7 +1534,7 @@ mod tests {
         assert!(sqlite.contains("json_group_array("), "{sqlite}");
         let progress_only = read_versions(DbBackend::Sqlite, &[], true, false).sql;
         assert!(
-            progress_only.starts_with("SELECT -1 AS chain, json_array(namespace, direction"),
+            progress_only.starts_with("SELECT '-1:' || json_array(namespace, direction"),
             "{progress_only}"
         );
     }

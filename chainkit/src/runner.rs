@@ -46,7 +46,7 @@ use crate::lock_wait;
 use crate::plan::capture::{Record, capture};
 use crate::schema::{ObjectChange, ObjectKind, Snapshot, snapshot_of, snapshot_since};
 use crate::status::{
-    ChainStatus, DbState, MigrationStatus, Read, Status, chain_status, read_state,
+    ChainStatus, DbState, MigrationStatus, Read, Status, chain_status, chain_status_of, read_state,
 };
 
 /// At most this many migrations share one segment (one guard check, this many nested
@@ -209,8 +209,8 @@ pub(crate) async fn up_to_date<C: ConnectionTrait>(db: &C, chains: &[&Chain]) ->
     }
     let statuses: Vec<ChainStatus> = chains
         .iter()
-        .zip(&state.recorded)
-        .map(|(c, r)| chain_status(c, r))
+        .zip(state.recorded)
+        .map(|(c, r)| chain_status_of(c, r))
         .collect();
     let to_do = |s: &ChainStatus| {
         s.pending().next().is_some() || s.migrations.iter().any(MigrationStatus::unchecked)

@@ -1,6 +1,6 @@
 //! Where each chain stands: read in one round of statements for all chains.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
@@ -160,7 +160,7 @@ pub(crate) async fn read_state<C: ConnectionTrait>(
     chains: &[&Chain],
     read: Read,
 ) -> Result<DbState, Error> {
-    let index: BTreeMap<&str, usize> = chains
+    let index: HashMap<&str, usize> = chains
         .iter()
         .enumerate()
         .map(|(i, c)| (c.namespace(), i))
@@ -259,7 +259,7 @@ pub(crate) enum VersionRow {
 }
 
 impl VersionRow {
-    /// Reads one row's three columns (`chain`, `version`, `applied_at`) into `rows`;
+    /// Reads one row (its `chain` and `version`, split, and `applied_at`) into `rows`;
     /// `joined`: the version tables' rows were joined, one row per table.
     fn push(
         rows: &mut Vec<Self>,
@@ -347,7 +347,7 @@ fn split_joined(joined: &str, count: i64, fields: usize) -> Option<Vec<Vec<&str>
 /// written by hand holding a separator), for the caller to read again.
 fn fill(
     recorded: &mut [Recorded],
-    index: &BTreeMap<&str, usize>,
+    index: &HashMap<&str, usize>,
     tables: &[(&str, &str)],
     rows: Vec<VersionRow>,
 ) -> Vec<usize> {
@@ -357,11 +357,22 @@ fn fill(
         .map(|(ns, _)| index.get(ns).copied())
         .collect();
     let of_namespace = |ns: &str| index.get(ns).copied();
+    // each chain's versions gathered first (each list made at its size) and made into its map
+    // at once, which sorts them and builds the map in one go instead of row by row
+    let mut counts = vec![0; recorded.len()];
+    for row in &rows {
+        if let VersionRow::Applied { table, .. } = row
+            && let Some(i) = of_table.get(*table).copied().flatten()
+        {
+            counts[i] += 1;
+        }
+    }
+    let mut applied: Vec<Vec<(String, i64)>> = counts.into_iter().map(Vec::with_capacity).collect();
     for row in rows {
         match row {
             VersionRow::Applied { table, version, at } => {
                 if let Some(i) = of_table.get(table).copied().flatten() {
-                    recorded[i].applied.insert(version, at);
+                    applied[i].push((version, at));
                 }
             }
             VersionRow::Joined {
@@ -407,6 +418,13 @@ fn fill(
                     recorded[i].checksums.insert(version, (checksum, at));
                 }
             }
+        }
+    }
+    for (r, versions) in recorded.iter_mut().zip(applied) {
+        if r.applied.is_empty() {
+            r.applied = versions.into_iter().collect();
+        } else {
+            r.applied.extend(versions);
         }
     }
     if !ambiguous.is_empty() {
@@ -458,7 +476,7 @@ async fn read_rows<C: ConnectionTrait>(
 async fn read_ambiguous<C: ConnectionTrait>(
     db: &C,
     recorded: &mut [Recorded],
-    index: &BTreeMap<&str, usize>,
+    index: &HashMap<&str, usize>,
     tables: &[(&str, &str)],
     ambiguous: Vec<usize>,
 ) -> Result<(), Error> {
@@ -490,15 +508,30 @@ async fn read_rows_of<C: ConnectionTrait>(
     }
     let mut read = Vec::with_capacity(rows.len());
     for row in rows {
-        VersionRow::push(
-            &mut read,
-            row.try_get_by_index(0)?,
-            row.try_get_by_index(1)?,
-            row.try_get_by_index(2)?,
-            joined,
-        )?;
+        let (chain, version) = untag(row.try_get_by_index(0)?)?;
+        VersionRow::push(&mut read, chain, version, row.try_get_by_index(1)?, joined)?;
     }
     Ok(read)
+}
+
+/// A row's `chain:version` (see [`backend::read_versions`]) split into the chain and the
+/// version, which keeps the text's allocation.
+fn untag(mut tagged: String) -> Result<(i64, String), sea_orm::DbErr> {
+    let (chain, start) = split_tag(&tagged)?;
+    tagged.replace_range(..start, "");
+    Ok((chain, tagged))
+}
+
+/// The chain of a row's `chain:version`, and where its version starts.
+fn split_tag(tagged: &str) -> Result<(i64, usize), sea_orm::DbErr> {
+    tagged
+        .split_once(':')
+        .and_then(|(chain, _)| Some((chain.parse().ok()?, chain.len() + 1)))
+        .ok_or_else(|| {
+            sea_orm::DbErr::Type(format!(
+                "reading version rows: {tagged:?} does not start with the number of its table"
+            ))
+        })
 }
 
 /// The rows of [`backend::read_versions`] decoded from the driver's rows directly
@@ -533,8 +566,8 @@ fn typed_version_rows(
     }
 }
 
-/// [`typed_version_rows`] for the driver rows `as_row` gives: the first row's three columns
-/// of the types named in `int`, `text`, `int`, or `None`.
+/// [`typed_version_rows`] for the driver rows `as_row` gives: the first row's two columns
+/// of the types named in `text`, `int`, or `None`.
 fn decode_typed<'a, R>(
     rows: &'a [sea_orm::QueryResult],
     as_row: impl Fn(&'a sea_orm::QueryResult) -> Option<&'a R>,
@@ -546,12 +579,12 @@ where
     R: sea_orm::sqlx::Row + 'a,
     usize: sea_orm::sqlx::ColumnIndex<R>,
     for<'r> i64: sea_orm::sqlx::Decode<'r, R::Database>,
-    for<'r> String: sea_orm::sqlx::Decode<'r, R::Database>,
+    for<'r> &'r str: sea_orm::sqlx::Decode<'r, R::Database>,
 {
     use sea_orm::sqlx::{Column as _, TypeInfo as _};
     let columns = as_row(rows.first()?)?.columns();
-    let typed = columns.len() == 3
-        && [int, text, int]
+    let typed = columns.len() == 2
+        && [text, int]
             .iter()
             .zip(columns)
             .all(|(names, c)| names.contains(&c.type_info().name()));
@@ -566,13 +599,14 @@ where
         let row = as_row(row)?;
         let decoded = (|| {
             Ok::<_, sea_orm::sqlx::Error>((
-                row.try_get_unchecked::<i64, _>(0)?,
-                row.try_get_unchecked::<String, _>(1)?,
-                row.try_get_unchecked::<i64, _>(2)?,
+                row.try_get_unchecked::<&str, _>(0)?,
+                row.try_get_unchecked::<i64, _>(1)?,
             ))
         })();
-        let pushed = decoded.map_err(error).and_then(|(chain, version, at)| {
-            VersionRow::push(&mut read, chain, version, at, joined)
+        // the version copied out of the row's text, after its chain
+        let pushed = decoded.map_err(error).and_then(|(tagged, at)| {
+            let (chain, start) = split_tag(tagged)?;
+            VersionRow::push(&mut read, chain, tagged[start..].to_owned(), at, joined)
         });
         if let Err(e) = pushed {
             return Some(Err(e));
@@ -615,13 +649,29 @@ async fn unreadable<C: ConnectionTrait>(
 
 /// Joins a chain's migrations with what the database records.
 pub(crate) fn chain_status(chain: &Chain, recorded: &Recorded) -> ChainStatus {
-    let names = chain.migration_names();
-    let distinct = names.windows(2).all(|w| w[0] < w[1]);
+    chain_status_of(chain, recorded.clone())
+}
+
+/// [`chain_status`], taking what is recorded: each recorded version moves into the status of
+/// its migration instead of being copied (a start with nothing to do builds every migration's
+/// status: 500 copies and as many frees at 50 chains of 10).
+pub(crate) fn chain_status_of(chain: &Chain, mut recorded: Recorded) -> ChainStatus {
+    let list = chain.migrations();
+    let distinct = list.windows(2).all(|w| w[0].name() < w[1].name());
     let sources = chain.sources();
-    let migrations: Vec<MigrationStatus> = names
-        .into_iter()
-        .map(|name| {
-            let applied_at = recorded.applied.get(&name).copied();
+    let migrations: Vec<MigrationStatus> = list
+        .iter()
+        .map(|m| {
+            let name = m.name();
+            // a name listed twice finds its version twice: moved only where names are distinct
+            let (name, applied_at) = if distinct {
+                match recorded.applied.remove_entry(name) {
+                    Some((version, at)) => (version, Some(at)),
+                    None => (name.to_owned(), None),
+                }
+            } else {
+                (name.to_owned(), recorded.applied.get(name).copied())
+            };
             let source = sources.get(&name);
             let checksum = source.map(|s| s.checksum.to_recorded());
             // a checksum row counts only for the version row it was recorded with
@@ -647,19 +697,16 @@ pub(crate) fn chain_status(chain: &Chain, recorded: &Recorded) -> ChainStatus {
             }
         })
         .collect();
-    // every version recorded is a migration of the chain when as many of its (distinct)
-    // names are recorded: no set to build on the way of almost every start
-    let found = migrations.iter().filter(|m| m.applied_at.is_some()).count();
-    let unknown_applied = if distinct && found == recorded.applied.len() {
-        Vec::new()
+    // with distinct names, what is left of the recorded versions belongs to no migration
+    let unknown_applied = if distinct {
+        recorded.applied.into_keys().collect()
     } else {
         let known: std::collections::HashSet<&str> =
             migrations.iter().map(|m| m.name.as_str()).collect();
         recorded
             .applied
-            .keys()
+            .into_keys()
             .filter(|v| !known.contains(v.as_str()))
-            .cloned()
             .collect()
     };
     ChainStatus {
@@ -667,7 +714,7 @@ pub(crate) fn chain_status(chain: &Chain, recorded: &Recorded) -> ChainStatus {
         version_table: chain.version_table().to_owned(),
         migrations,
         unknown_applied,
-        interrupted: recorded.interrupted.clone(),
+        interrupted: recorded.interrupted,
     }
 }
 
@@ -770,7 +817,7 @@ mod tests {
             version: "m1".into(),
             at: 1,
         };
-        let index = BTreeMap::from([("a", 0)]);
+        let index = HashMap::from([("a", 0)]);
         let tables = [("a", "seaql_migrations_a")];
         let interrupted = |rows: Vec<VersionRow>| {
             let mut recorded = vec![Recorded::default()];
@@ -814,6 +861,35 @@ mod tests {
         // a name listed twice (a registry refuses it; a chain run on its own may have it)
         // finds its version twice: counting is not enough
         assert_eq!(unknown(&["m1", "m1"], &["m1", "m9"]), ["m9"]);
+        // each migration's status, whether its version moved into it or was looked up
+        for names in [&["m1", "m2", "m3"][..], &["m1", "m1", "m3"]] {
+            let status = chain_status(&chain(names), &recorded(&["m1", "m3", "m9"]));
+            let got: Vec<(&str, Option<i64>, Status)> = status
+                .migrations
+                .iter()
+                .map(|m| (m.name.as_str(), m.applied_at, m.status))
+                .collect();
+            let want: Vec<(&str, Option<i64>, Status)> = names
+                .iter()
+                .map(|&n| match n {
+                    "m2" => (n, None, Status::Pending),
+                    _ => (n, Some(1), Status::Applied),
+                })
+                .collect();
+            assert_eq!(got, want, "{names:?}");
+        }
+    }
+
+    #[test]
+    fn a_rows_table_number_is_split_from_its_version() {
+        assert_eq!(untag("0:m1".into()).unwrap(), (0, "m1".to_owned()));
+        assert_eq!(untag("12:m:x".into()).unwrap(), (12, "m:x".to_owned()));
+        assert_eq!(untag("-1:[1]".into()).unwrap(), (-1, "[1]".to_owned()));
+        assert_eq!(untag("3:".into()).unwrap(), (3, String::new()));
+        for bad in ["", "m1", ":m1", "x:m1", "1.5:m", "99999999999999999999:m"] {
+            let e = untag(bad.into()).unwrap_err().to_string();
+            assert!(e.contains("does not start with the number"), "{bad:?}: {e}");
+        }
     }
 
     #[test]
@@ -879,6 +955,9 @@ mod tests {
             "plain",
             "m,comma",
             "",
+            "m:colon",
+            "3:looks tagged",
+            "-1:[\"a\", \"up\", \"m\"]",
         ];
         for db in TestDatabase::all().await {
             let conn = db.connect().await;
@@ -974,7 +1053,7 @@ mod tests {
                 .unwrap();
             }
             let tables = [("a", chain.version_table()), ("b", other.version_table())];
-            let index = BTreeMap::from([("a", 0), ("b", 1)]);
+            let index = HashMap::from([("a", 0), ("b", 1)]);
             let rows = read_rows(&conn, &tables, true, true).await.unwrap();
             let mut recorded = vec![Recorded::default(), Recorded::default()];
             let ambiguous = fill(&mut recorded, &index, &tables, rows);

@@ -77,10 +77,15 @@ enum Command {
         /// of a repetition every place in their order equally often); the median is reported
         #[arg(long, default_value_t = 4, value_parser = at_least_one, value_name = "N")]
         fresh_reps: usize,
-        /// No-op starts measured per figure, each right after an untimed one of its kind
-        /// (unless it took a second or more); the median is reported
+        /// Plain no-op starts measured per figure, each right after an untimed one of its
+        /// kind (unless it took a second or more); the median is reported
         #[arg(long, default_value_t = 7, value_parser = at_least_one, value_name = "N")]
         reps: usize,
+        /// This runner's no-op starts and floor reads measured per figure, the same way: each
+        /// takes well under a millisecond, where one sample moves by a third with whatever
+        /// else the machine does, so their medians take more samples to settle
+        #[arg(long, default_value_t = 35, value_parser = at_least_one, value_name = "N")]
+        noop_reps: usize,
         /// Print one JSON object per backend and line
         #[arg(long)]
         json: bool,
@@ -110,6 +115,7 @@ fn main() -> ExitCode {
             database_urls,
             fresh_reps,
             reps,
+            noop_reps,
             json,
         } => {
             let mut args = vec![
@@ -117,6 +123,7 @@ fn main() -> ExitCode {
                 format!("--migrations={migrations}"),
                 format!("--fresh-reps={fresh_reps}"),
                 format!("--reps={reps}"),
+                format!("--noop-reps={noop_reps}"),
             ];
             args.extend(database_urls.iter().map(|u| format!("--database-url={u}")));
             if json {
