@@ -15,6 +15,9 @@
 //!   `Database::connect(url)` with SeaORM's default options (several connections, each
 //!   checked before use, statements logged), fresh and no-op;
 //! - `noop`: the same with everything already applied;
+//! - `noop_checked`: this runner's no-op with the same chains declaring their migrations'
+//!   checksums, as every chain made from the template does (its start reads the checksum
+//!   table's row of every migration too);
 //! - `noop_floor`: one query reading all version tables, the least a startup can do;
 //! - `noop_statements`: how many statements this runner's no-op startup sends.
 //!
@@ -183,13 +186,76 @@ async fn plain_loop(db: &DatabaseConnection, chains: usize) {
     }
 }
 
-fn registry(chains: usize, migrations: usize) -> Registry {
+/// The registry of `chains` chains of `migrations` migrations each; with `checked`, each
+/// chain declares its migrations' checksums (see [`sources`]).
+fn registry(chains: usize, migrations: usize, checked: bool) -> Registry {
     let chain = |i: usize| {
-        Chain::from_fn(&namespace(i), &version_table(i), move || {
+        let chain = Chain::from_fn(&namespace(i), &version_table(i), move || {
             migrations_of(i, migrations)
-        })
+        });
+        if checked {
+            chain.checksums(sources(i, migrations))
+        } else {
+            chain
+        }
     };
     Registry::new(chain(0), (1..chains).map(chain)).expect("a valid registry")
+}
+
+/// How many migrations in all the chains of a checked registry can have: a declared
+/// migration is made by a function without arguments, one per migration ([`MAKERS`]).
+const CHECKED_MAX: usize = 64 * 64;
+
+/// Makes migration `HI * 64 + LO` of all chains' migrations, in order ([`sources`]).
+fn make<const HI: usize, const LO: usize>() -> Box<dyn MigrationTrait> {
+    let index = HI * 64 + LO;
+    let migrations = MIGRATIONS.load(Ordering::SeqCst);
+    let (name, up) = texts(index / migrations, migrations)[index % migrations];
+    Box::new(Synthetic { name, up })
+}
+
+macro_rules! makers {
+    ($($hi:literal)*) => {
+        [$(makers!(@row $hi
+            0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30
+            31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58
+            59 60 61 62 63)),*]
+    };
+    (@row $hi:literal $($lo:literal)*) => {
+        [$(make::<$hi, $lo> as Make),*]
+    };
+}
+
+/// What makes one migration.
+type Make = fn() -> Box<dyn MigrationTrait>;
+
+/// One function making each migration, for [`CHECKED_MAX`] migrations.
+static MAKERS: [[Make; 64]; 64] = makers!(
+    0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32
+    33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62
+    63
+);
+
+/// The declared sources of chain `chain`'s migrations, as `chainkit::migrations!` declares a
+/// real chain's: each with its file and checksum.
+fn sources(chain: usize, migrations: usize) -> chainkit::Migrations {
+    let list: Vec<chainkit::MigrationSource> = texts(chain, migrations)
+        .iter()
+        .enumerate()
+        .map(|(j, &(name, _))| {
+            let index = chain * migrations + j;
+            chainkit::MigrationSource {
+                module: name,
+                list_file: "bench-migration/src/lib.rs",
+                checksum: chainkit::Checksum(
+                    u128::try_from(index).expect("an index") * 0x9e37_79b9_7f4a_7c15,
+                ),
+                new: MAKERS[index / 64][index % 64],
+                acknowledged: || &[],
+            }
+        })
+        .collect();
+    chainkit::Migrations(Box::leak(list.into_boxed_slice()))
 }
 
 /// One query reading every version table: the floor of a no-op startup.
@@ -236,6 +302,9 @@ struct Result {
     noop_plain: Samples,
     noop_floor: Samples,
     noop_statements: usize,
+    /// Not measured where the chains have more than [`CHECKED_MAX`] migrations in all.
+    noop_checked: Option<Samples>,
+    noop_checked_statements: Option<usize>,
 }
 
 /// Times `$start` into `$samples`, right after an untimed run of it: a no-op start measured
@@ -263,7 +332,10 @@ async fn scratch(backend: Backend, server: Option<&str>) -> (TestDatabase, Datab
 }
 
 async fn measure(args: &Args, backend: Backend, server: Option<&str>) -> Result {
-    let registry = registry(args.chains, args.migrations);
+    let checked = (args.chains.saturating_mul(args.migrations) <= CHECKED_MAX)
+        .then(|| registry(args.chains, args.migrations, true));
+    let registry = registry(args.chains, args.migrations, false);
+    let (mut noop_checked, mut checked_statements) = (Vec::new(), None);
     let (mut fresh, mut fresh_plain) = (Vec::new(), Vec::new());
     let (mut unguarded, mut fresh_default, mut noop_default) = (Vec::new(), Vec::new(), Vec::new());
     let (mut noop, mut noop_plain, mut noop_floor) = (Vec::new(), Vec::new(), Vec::new());
@@ -327,12 +399,26 @@ async fn measure(args: &Args, backend: Backend, server: Option<&str>) -> Result 
                     warm_timed!(noop_floor, floor(&ours, args.chains).await);
                 }
             }
+            // with checksums declared: the first start records them (untimed: the warm-up),
+            // every later one reads them and compares
+            if let Some(checked) = &checked {
+                for _ in 0..args.noop_reps {
+                    warm_timed!(noop_checked, {
+                        let report = chainkit::migrate(&ours, checked).await.unwrap();
+                        assert!(report.applied.is_empty());
+                    });
+                }
+            }
             let mut counted = chainkit::connect(&ours_db.url, chainkit::DEFAULT_CONNECT_TIMEOUT)
                 .await
                 .unwrap();
             let count = chainkit::testing::count_statements(&mut counted);
             chainkit::migrate(&counted, &registry).await.unwrap();
             statements = count.load(Ordering::SeqCst);
+            if let Some(checked) = &checked {
+                chainkit::migrate(&counted, checked).await.unwrap();
+                checked_statements = Some(count.load(Ordering::SeqCst) - statements);
+            }
             counted.close().await.ok();
         }
         for (db, conn) in [
@@ -356,6 +442,8 @@ async fn measure(args: &Args, backend: Backend, server: Option<&str>) -> Result 
         noop_plain: Samples::of(noop_plain),
         noop_floor: Samples::of(noop_floor),
         noop_statements: statements,
+        noop_checked: checked.map(|_| Samples::of(noop_checked)),
+        noop_checked_statements: checked_statements,
     }
 }
 
@@ -395,11 +483,11 @@ async fn main() {
     if !args.json {
         println!(
             "{} chains x {} migrations; medians of {} fresh runs, {} plain no-op runs, {} no-op \
-             and floor runs; times in ms",
+             and floor runs; times in ms; `checked`: the no-op with checksums declared",
             args.chains, args.migrations, args.fresh_reps, args.reps, args.noop_reps
         );
         println!(
-            "{:9} {:>9} {:>9} {:>11} {:>13} {:>7} {:>8} {:>10} {:>12} {:>9} {:>9} {:>9} {:>11}",
+            "{:9} {:>9} {:>9} {:>11} {:>13} {:>7} {:>8} {:>10} {:>12} {:>9} {:>9} {:>9} {:>11} {:>9} {:>9}",
             "backend",
             "fresh",
             "unguarded",
@@ -412,7 +500,9 @@ async fn main() {
             "speedup",
             "floor",
             "vs_floor",
-            "statements"
+            "statements",
+            "checked",
+            "vs_floor"
         );
     }
     for (backend, server) in targets {
@@ -436,6 +526,8 @@ async fn main() {
                     "noop_plain_ms": r.noop_plain.median(),
                     "noop_floor_ms": r.noop_floor.median(),
                     "noop_statements": r.noop_statements,
+                    "noop_checked_ms": r.noop_checked.as_ref().map(Samples::median),
+                    "noop_checked_statements": r.noop_checked_statements,
                     "samples_ms": {
                         "fresh": r.fresh.0,
                         "fresh_unguarded": r.fresh_unguarded.0,
@@ -445,6 +537,7 @@ async fn main() {
                         "noop_plain": r.noop_plain.0,
                         "noop_plain_default": r.noop_plain_default.0,
                         "noop_floor": r.noop_floor.0,
+                        "noop_checked": r.noop_checked.as_ref().map(|c| &c.0),
                     },
                 })
             );
@@ -460,8 +553,16 @@ async fn main() {
                 r.noop_plain.median(),
                 r.noop_plain_default.median(),
             );
+            // with checksums declared: its time and its ratio to the floor, or why not
+            let (checked, checked_vs_floor) = match &r.noop_checked {
+                Some(c) => (
+                    format!("{:.2}", c.median()),
+                    format!("{:.2}x", c.median() / r.noop_floor.median()),
+                ),
+                None => (format!(">{CHECKED_MAX}"), "-".to_owned()),
+            };
             println!(
-                "{:9} {:>9.1} {:>9.1} {:>11.1} {:>13.1} {:>6.1}x {:>8.2} {:>10.1} {:>12.1} {:>8.1}x {:>9.2} {:>8.2}x {:>11}",
+                "{:9} {:>9.1} {:>9.1} {:>11.1} {:>13.1} {:>6.1}x {:>8.2} {:>10.1} {:>12.1} {:>8.1}x {:>9.2} {:>8.2}x {:>11} {:>9} {:>9}",
                 r.backend.to_string(),
                 fresh,
                 r.fresh_unguarded.median(),
@@ -474,7 +575,9 @@ async fn main() {
                 noop_plain.min(noop_default) / noop,
                 r.noop_floor.median(),
                 noop / r.noop_floor.median(),
-                r.noop_statements
+                r.noop_statements,
+                checked,
+                checked_vs_floor
             );
         }
     }

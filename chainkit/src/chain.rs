@@ -157,6 +157,11 @@ impl Chain {
             .collect()
     }
 
+    /// The declared sources, in the order declared (empty where none are).
+    pub(crate) fn source_list(&self) -> &'static [MigrationSource] {
+        self.sources.map_or(&[], |m| m.0)
+    }
+
     /// Whether the chain declares its migrations' checksums.
     pub fn has_checksums(&self) -> bool {
         self.sources.is_some_and(|m| !m.0.is_empty())

@@ -286,12 +286,19 @@ impl VersionRow {
                 });
             }
             backend::CHECKSUM_ROW => {
-                let (namespace, version, checksum) =
-                    serde_json::from_str(&version).map_err(json(backend::CHECKSUM_TABLE))?;
+                let fields = split_counted(&version).and_then(|(namespace, rest)| {
+                    split_counted(rest).map(|(checksum, version)| (namespace, checksum, version))
+                });
+                let Some((namespace, checksum, version)) = fields else {
+                    return Err(sea_orm::DbErr::Type(format!(
+                        "reading a row of {}: {version:?} is not two counted fields and a version",
+                        backend::CHECKSUM_TABLE
+                    )));
+                };
                 rows.push(Self::Checksum {
-                    namespace,
-                    version,
-                    checksum,
+                    namespace: namespace.to_owned(),
+                    version: version.to_owned(),
+                    checksum: checksum.to_owned(),
                     at,
                 });
             }
@@ -534,6 +541,22 @@ fn split_tag(tagged: &str) -> Result<(i64, usize), sea_orm::DbErr> {
         })
 }
 
+/// Splits `{n}:{field}{rest}` (`n` the length of `field` in characters) into `field` and
+/// `rest`; `None` where the text is not so.
+fn split_counted(text: &str) -> Option<(&str, &str)> {
+    let (count, after) = text.split_once(':')?;
+    if count.is_empty() || !count.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let count: usize = count.parse().ok()?;
+    let end = match after.char_indices().nth(count) {
+        Some((end, _)) => end,
+        None if after.chars().count() == count => after.len(),
+        None => return None,
+    };
+    Some(after.split_at(end))
+}
+
 /// The rows of [`backend::read_versions`] decoded from the driver's rows directly
 /// (PostgreSQL's and MySQL's), their column types checked once on the first row: checking
 /// every value's type, as SeaORM's getters do, was a large part of the client's time in a
@@ -658,11 +681,23 @@ pub(crate) fn chain_status(chain: &Chain, recorded: &Recorded) -> ChainStatus {
 pub(crate) fn chain_status_of(chain: &Chain, mut recorded: Recorded) -> ChainStatus {
     let list = chain.migrations();
     let distinct = list.windows(2).all(|w| w[0].name() < w[1].name());
-    let sources = chain.sources();
+    // a migration's source is found where it is declared (the list and the sources are
+    // usually made from one `migrations!`), by name only where it is not
+    let declared = chain.source_list();
+    let mut by_name = None;
     let migrations: Vec<MigrationStatus> = list
         .iter()
-        .map(|m| {
+        .enumerate()
+        .map(|(i, m)| {
             let name = m.name();
+            let source = match declared.get(i) {
+                Some(s) if (s.new)().name() == name => Some(*s),
+                _ if declared.is_empty() => None,
+                _ => by_name
+                    .get_or_insert_with(|| chain.sources())
+                    .get(name)
+                    .copied(),
+            };
             // a name listed twice finds its version twice: moved only where names are distinct
             let (name, applied_at) = if distinct {
                 match recorded.applied.remove_entry(name) {
@@ -672,15 +707,17 @@ pub(crate) fn chain_status_of(chain: &Chain, mut recorded: Recorded) -> ChainSta
             } else {
                 (name.to_owned(), recorded.applied.get(name).copied())
             };
-            let source = sources.get(&name);
             let checksum = source.map(|s| s.checksum.to_recorded());
-            // a checksum row counts only for the version row it was recorded with
+            // a checksum row counts only for the version row it was recorded with (moved out
+            // where names are distinct, as the version is)
             let recorded_checksum = applied_at.and_then(|at| {
-                recorded
-                    .checksums
-                    .get(&name)
-                    .filter(|(_, recorded_at)| *recorded_at == at)
-                    .map(|(sum, _)| sum.clone())
+                let row = if distinct {
+                    recorded.checksums.remove(&name)
+                } else {
+                    recorded.checksums.get(&name).cloned()
+                };
+                row.filter(|(_, recorded_at)| *recorded_at == at)
+                    .map(|(sum, _)| sum)
             });
             MigrationStatus {
                 status: if applied_at.is_some() {
@@ -881,6 +918,103 @@ mod tests {
     }
 
     #[test]
+    fn each_migration_finds_its_own_source_whatever_the_order_of_the_declared_ones() {
+        use crate::checksum::{Checksum, MigrationSource, Migrations};
+        use crate::testing::{SqlMigration, sql_chain};
+        fn source(
+            module: &'static str,
+            sum: u128,
+            new: fn() -> Box<dyn MigrationTrait>,
+        ) -> MigrationSource {
+            MigrationSource {
+                module,
+                list_file: "ext-acme-migration/src/lib.rs",
+                checksum: Checksum(sum),
+                new,
+                acknowledged: || &[],
+            }
+        }
+        use sea_orm_migration::MigrationTrait;
+        let in_order: &'static [MigrationSource] = Box::leak(Box::new([
+            source("m1", 1, || Box::new(SqlMigration::new("m1", &[]))),
+            source("m2", 2, || Box::new(SqlMigration::new("m2", &[]))),
+            source("m3", 3, || Box::new(SqlMigration::new("m3", &[]))),
+        ]));
+        // declared in another order, one missing, one of no migration of the list
+        let shuffled: &'static [MigrationSource] = Box::leak(Box::new([
+            source("m3", 3, || Box::new(SqlMigration::new("m3", &[]))),
+            source("m9", 9, || Box::new(SqlMigration::new("m9", &[]))),
+            source("m1", 1, || Box::new(SqlMigration::new("m1", &[]))),
+        ]));
+        let recorded = Recorded {
+            table_exists: true,
+            applied: [("m1", 5), ("m2", 6), ("m3", 7)]
+                .iter()
+                .map(|&(v, at)| (v.to_owned(), at))
+                .collect(),
+            checksums: [("m1", 1, 5), ("m2", 2, 6), ("m3", 4, 7)]
+                .iter()
+                .map(|&(v, sum, at)| (v.to_owned(), (Checksum(sum).to_recorded(), at)))
+                .collect(),
+            ..Recorded::default()
+        };
+        let chain = || {
+            sql_chain(
+                "acme",
+                ["m1", "m2", "m3"]
+                    .iter()
+                    .map(|n| SqlMigration::new(n, &[]))
+                    .collect(),
+            )
+        };
+        let seen = |sources: &'static [MigrationSource]| {
+            chain_status(&chain().checksums(Migrations(sources)), &recorded)
+                .migrations
+                .into_iter()
+                .map(|m| (m.name, m.checksum, m.recorded_checksum, m.modified, m.file))
+                .collect::<Vec<_>>()
+        };
+        let sum = |n: u128| Some(Checksum(n).to_recorded());
+        let file = |m: &str| Some(format!("ext-acme-migration/src/{m}.rs"));
+        assert_eq!(
+            seen(in_order),
+            [
+                ("m1".to_owned(), sum(1), sum(1), false, file("m1")),
+                ("m2".to_owned(), sum(2), sum(2), false, file("m2")),
+                ("m3".to_owned(), sum(3), sum(4), true, file("m3")),
+            ]
+        );
+        assert_eq!(
+            seen(shuffled),
+            [
+                ("m1".to_owned(), sum(1), sum(1), false, file("m1")),
+                ("m2".to_owned(), None, sum(2), false, None),
+                ("m3".to_owned(), sum(3), sum(4), true, file("m3")),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_counted_field_is_split_by_characters() {
+        assert_eq!(split_counted("1:ab"), Some(("a", "b")));
+        assert_eq!(split_counted("3:a:bc:d"), Some(("a:b", "c:d")));
+        assert_eq!(split_counted("2:éé"), Some(("éé", "")));
+        assert_eq!(split_counted("0:rest"), Some(("", "rest")));
+        for bad in [
+            "",
+            ":a",
+            "x:a",
+            "3:ab",
+            "-1:a",
+            "+1:a",
+            " 1:a",
+            "99999999999999999999999:a",
+        ] {
+            assert_eq!(split_counted(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn a_rows_table_number_is_split_from_its_version() {
         assert_eq!(untag("0:m1".into()).unwrap(), (0, "m1".to_owned()));
         assert_eq!(untag("12:m:x".into()).unwrap(), (12, "m:x".to_owned()));
@@ -943,7 +1077,7 @@ mod tests {
 
     /// Version rows written by hand may hold anything, the separators of SQLite's one-row read
     /// of a version table among it: every version comes back as written, on both read paths;
-    /// so do the progress and checksum tables' rows, which come as JSON.
+    /// so do the progress and checksum tables' rows, which come as JSON or counted fields.
     #[tokio::test]
     async fn versions_holding_separators_are_read_as_written() {
         use crate::testing::{TestDatabase, sql_chain};
@@ -1006,7 +1140,8 @@ mod tests {
                 let b: Vec<_> = state.recorded[1].applied.iter().collect();
                 assert_eq!(b, [(&"m1".to_owned(), &9)], "{backend:?} {read:?}");
             }
-            // the progress and checksum tables' rows come as JSON: read as written too
+            // the progress and checksum tables' rows come as JSON or counted fields: read as
+            // written too
             conn.execute_raw(backend.build(&backend::create_checksum_table()))
                 .await
                 .unwrap();
@@ -1034,7 +1169,15 @@ mod tests {
             ))
             .await
             .unwrap();
-            for (ns, version, at) in [("b", odd, 9_i64), ("b", "m1", 9), ("a", "plain", 4)] {
+            // namespaces of no chain that a careless split would take for `a`'s
+            for (ns, version, at) in [
+                ("b", odd, 9_i64),
+                ("b", "m1", 9),
+                ("a", "plain", 4),
+                ("a:1", "plain", 3),
+                ("1:a", "plain", 3),
+                ("é:a", "1:a", 3),
+            ] {
                 conn.execute_raw(Statement::from_sql_and_values(
                     backend,
                     format!(
