@@ -94,9 +94,10 @@ fn version_table(chain: usize) -> String {
     }
 }
 
-/// One synthetic migration: a table and an index. Its texts are made once per process, so
-/// that listing a chain's migrations costs what it costs for real migrations (unit structs):
-/// an allocation each, not the benchmark's own string formatting.
+/// One synthetic migration: a table and an index, where the chains have more than
+/// [`CHECKED_MAX`] migrations in all (otherwise [`Indexed`]). Its texts are made once per
+/// process, so that listing a chain's migrations costs no string formatting, but an allocation
+/// each, which real migrations (unit structs) do not cost.
 struct Synthetic {
     name: &'static str,
     up: [&'static str; 2],
@@ -114,10 +115,7 @@ impl MigrationTrait for Synthetic {
         &self,
         manager: &sea_orm_migration::SchemaManager,
     ) -> std::result::Result<(), sea_orm::DbErr> {
-        for sql in self.up {
-            manager.get_connection().execute_unprepared(sql).await?;
-        }
-        Ok(())
+        run(manager, self.up).await
     }
 }
 
@@ -153,11 +151,61 @@ fn texts(chain: usize, count: usize) -> &'static [(&'static str, [&'static str; 
     })
 }
 
+/// Chain `chain`'s migrations: made by [`MAKERS`], without fields, as real migrations (unit
+/// structs) are, where there are at most [`CHECKED_MAX`] in all (listing a chain then
+/// allocates its list only), [`Synthetic`] otherwise.
 fn migrations_of(chain: usize, count: usize) -> Vec<Box<dyn MigrationTrait>> {
+    if ALL.get().is_some() {
+        let first = chain * count;
+        return (first..first + count)
+            .map(|index| MAKERS[index / 64][index % 64]())
+            .collect();
+    }
     texts(chain, count)
         .iter()
         .map(|&(name, up)| Box::new(Synthetic { name, up }) as Box<dyn MigrationTrait>)
         .collect()
+}
+
+/// Every chain's migrations in order, where there are at most [`CHECKED_MAX`] in all: what
+/// [`Indexed`] reads its name and statements from.
+static ALL: std::sync::OnceLock<Vec<(&'static str, [&'static str; 2])>> =
+    std::sync::OnceLock::new();
+
+/// Migration `HI * 64 + LO` of [`ALL`]: a synthetic migration without fields.
+struct Indexed<const HI: usize, const LO: usize>;
+
+impl<const HI: usize, const LO: usize> Indexed<HI, LO> {
+    fn text() -> (&'static str, [&'static str; 2]) {
+        ALL.get().expect("the migrations made")[HI * 64 + LO]
+    }
+}
+
+impl<const HI: usize, const LO: usize> sea_orm_migration::MigrationName for Indexed<HI, LO> {
+    fn name(&self) -> &str {
+        Self::text().0
+    }
+}
+
+#[async_trait::async_trait]
+impl<const HI: usize, const LO: usize> MigrationTrait for Indexed<HI, LO> {
+    async fn up(
+        &self,
+        manager: &sea_orm_migration::SchemaManager,
+    ) -> std::result::Result<(), sea_orm::DbErr> {
+        run(manager, Self::text().1).await
+    }
+}
+
+/// Runs a synthetic migration's statements.
+async fn run(
+    manager: &sea_orm_migration::SchemaManager<'_>,
+    statements: [&'static str; 2],
+) -> std::result::Result<(), sea_orm::DbErr> {
+    for sql in statements {
+        manager.get_connection().execute_unprepared(sql).await?;
+    }
+    Ok(())
 }
 
 /// The plain sea-orm-migration `Migrator` of chain `CURRENT`.
@@ -208,10 +256,7 @@ const CHECKED_MAX: usize = 64 * 64;
 
 /// Makes migration `HI * 64 + LO` of all chains' migrations, in order ([`sources`]).
 fn make<const HI: usize, const LO: usize>() -> Box<dyn MigrationTrait> {
-    let index = HI * 64 + LO;
-    let migrations = MIGRATIONS.load(Ordering::SeqCst);
-    let (name, up) = texts(index / migrations, migrations)[index % migrations];
-    Box::new(Synthetic { name, up })
+    Box::new(Indexed::<HI, LO>)
 }
 
 macro_rules! makers {
@@ -332,7 +377,9 @@ async fn scratch(backend: Backend, server: Option<&str>) -> (TestDatabase, Datab
 }
 
 async fn measure(args: &Args, backend: Backend, server: Option<&str>) -> Result {
-    let checked = (args.chains.saturating_mul(args.migrations) <= CHECKED_MAX)
+    let checked = ALL
+        .get()
+        .is_some()
         .then(|| registry(args.chains, args.migrations, true));
     let registry = registry(args.chains, args.migrations, false);
     let (mut noop_checked, mut checked_statements) = (Vec::new(), None);
@@ -466,6 +513,10 @@ async fn settle(db: &DatabaseConnection) {
 async fn main() {
     let args = Args::parse();
     MIGRATIONS.store(args.migrations, Ordering::SeqCst);
+    if args.chains.saturating_mul(args.migrations) <= CHECKED_MAX {
+        let all = (0..args.chains).flat_map(|chain| texts(chain, args.migrations).iter().copied());
+        ALL.set(all.collect()).expect("made once");
+    }
     let mut targets: Vec<(Backend, Option<String>)> = vec![(Backend::Sqlite, None)];
     for url in &args.database_urls {
         match Backend::of_url(url) {
