@@ -215,11 +215,15 @@ pub(crate) fn read_versions_as(
         .zip(0..)
         .map(|((_, table), i)| {
             if aggregate {
+                // the separators written into the text, not made by `char()` for every row
                 format!(
                     "SELECT {} AS version, count(*) AS applied_at FROM {}",
                     tagged(
                         i,
-                        "coalesce(group_concat(version || char(2) || applied_at, char(1)), '')"
+                        &format!(
+                            "coalesce(group_concat(version || '{FIELD_SEPARATOR}' || applied_at, \
+                             '{ROW_SEPARATOR}'), '')"
+                        )
                     ),
                     q(table)
                 )

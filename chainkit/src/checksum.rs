@@ -27,15 +27,14 @@ impl Checksum {
         // written by hand: a start with nothing to do makes one for every migration of every
         // chain, and `format!` took ten times as long
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut text = String::with_capacity(ALGORITHM.len() + 33);
-        text.push_str(ALGORITHM);
-        text.push(':');
-        text.extend(
-            (0..32)
-                .rev()
-                .map(|i| char::from(HEX[((self.0 >> (i * 4)) & 0xf) as usize])),
-        );
-        text
+        let mut text = [0; ALGORITHM.len() + 33];
+        let (algorithm, digits) = text.split_at_mut(ALGORITHM.len() + 1);
+        algorithm[..ALGORITHM.len()].copy_from_slice(ALGORITHM.as_bytes());
+        algorithm[ALGORITHM.len()] = b':';
+        for (i, digit) in digits.iter_mut().rev().enumerate() {
+            *digit = HEX[((self.0 >> (i * 4)) & 0xf) as usize];
+        }
+        String::from_utf8(text.to_vec()).expect("ASCII")
     }
 }
 
@@ -216,12 +215,21 @@ pub struct MigrationSource {
 impl MigrationSource {
     /// The migration's file, as the compiler was given it (relative to the workspace).
     pub fn file(&self) -> String {
-        // what `Path::join` makes, without its allocations (a start makes one for every
-        // migration of every chain that declares checksums)
-        let dir = std::path::Path::new(self.list_file)
+        self.file_in(self.dir())
+    }
+
+    /// The directory of the list file (what `Path::parent` gives, empty where none).
+    pub(crate) fn dir(&self) -> &'static str {
+        std::path::Path::new(self.list_file)
             .parent()
             .and_then(std::path::Path::to_str)
-            .unwrap_or("");
+            .unwrap_or("")
+    }
+
+    /// [`Self::file`] in `dir`, the list file's [`Self::dir`]: what `Path::join` makes,
+    /// without its allocations (a start makes one for every migration of every chain that
+    /// declares checksums, and finds the directory once per list file).
+    pub(crate) fn file_in(&self, dir: &str) -> String {
         let mut file = String::with_capacity(dir.len() + self.module.len() + 4);
         file.push_str(dir);
         if !dir.is_empty() && !dir.ends_with(std::path::is_separator) {
