@@ -99,13 +99,14 @@ fn version_table(chain: usize) -> String {
 /// process, so that listing a chain's migrations costs no string formatting, but an allocation
 /// each, which real migrations (unit structs) do not cost.
 struct Synthetic {
-    name: &'static str,
+    file: &'static str,
     up: [&'static str; 2],
 }
 
 impl sea_orm_migration::MigrationName for Synthetic {
     fn name(&self) -> &str {
-        self.name
+        // as `DeriveMigrationName` names a real migration: its file's stem, on every call
+        sea_orm_migration::util::get_file_stem(self.file)
     }
 }
 
@@ -119,7 +120,8 @@ impl MigrationTrait for Synthetic {
     }
 }
 
-/// The texts of chain `chain`'s migrations, made on first use.
+/// The texts of chain `chain`'s migrations (each migration's file, as `file!()` gives it in its
+/// crate, and its statements), made on first use.
 fn texts(chain: usize, count: usize) -> &'static [(&'static str, [&'static str; 2])] {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
@@ -137,7 +139,7 @@ fn texts(chain: usize, count: usize) -> &'static [(&'static str, [&'static str; 
             .map(|j| {
                 let table = format!("{prefix}_t{j}");
                 (
-                    leak(format!("m20260101_{j:06}_create_t{j}")),
+                    leak(format!("{prefix}-migration/src/m20260101_{j:06}_create_t{j}.rs")),
                     [
                         leak(format!(
                             "CREATE TABLE {table} (id INTEGER PRIMARY KEY, name VARCHAR(100) NOT NULL)"
@@ -163,12 +165,12 @@ fn migrations_of(chain: usize, count: usize) -> Vec<Box<dyn MigrationTrait>> {
     }
     texts(chain, count)
         .iter()
-        .map(|&(name, up)| Box::new(Synthetic { name, up }) as Box<dyn MigrationTrait>)
+        .map(|&(file, up)| Box::new(Synthetic { file, up }) as Box<dyn MigrationTrait>)
         .collect()
 }
 
 /// Every chain's migrations in order, where there are at most [`CHECKED_MAX`] in all: what
-/// [`Indexed`] reads its name and statements from.
+/// [`Indexed`] reads its file (which names it) and statements from.
 static ALL: std::sync::OnceLock<Vec<(&'static str, [&'static str; 2])>> =
     std::sync::OnceLock::new();
 
@@ -183,7 +185,8 @@ impl<const HI: usize, const LO: usize> Indexed<HI, LO> {
 
 impl<const HI: usize, const LO: usize> sea_orm_migration::MigrationName for Indexed<HI, LO> {
     fn name(&self) -> &str {
-        Self::text().0
+        // as `DeriveMigrationName` names a real migration: its file's stem, on every call
+        sea_orm_migration::util::get_file_stem(Self::text().0)
     }
 }
 
@@ -287,10 +290,10 @@ fn sources(chain: usize, migrations: usize) -> chainkit::Migrations {
     let list: Vec<chainkit::MigrationSource> = texts(chain, migrations)
         .iter()
         .enumerate()
-        .map(|(j, &(name, _))| {
+        .map(|(j, &(file, _))| {
             let index = chain * migrations + j;
             chainkit::MigrationSource {
-                module: name,
+                module: sea_orm_migration::util::get_file_stem(file),
                 list_file: "bench-migration/src/lib.rs",
                 checksum: chainkit::Checksum(
                     u128::try_from(index).expect("an index") * 0x9e37_79b9_7f4a_7c15,

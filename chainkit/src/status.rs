@@ -393,18 +393,24 @@ impl Rows {
             }
             backend::CHECKSUM_ROW => {
                 let fields = split_counted(&version).and_then(|(namespace, rest)| {
-                    split_counted(rest).map(|(checksum, version)| (namespace, checksum, version))
+                    split_counted(rest).map(|(checksum, after)| {
+                        let start = version.len() - after.len();
+                        (namespace.to_owned(), checksum.to_owned(), start)
+                    })
                 });
-                let Some((namespace, checksum, version)) = fields else {
+                let Some((namespace, checksum, start)) = fields else {
                     return Err(sea_orm::DbErr::Type(format!(
                         "reading a row of {}: {version:?} is not two counted fields and a version",
                         backend::CHECKSUM_TABLE
                     )));
                 };
+                // the version, at the end of the text, keeps the text's allocation
+                let mut version = version;
+                version.replace_range(..start, "");
                 rows.push(VersionRow::Checksum {
-                    namespace: namespace.to_owned(),
-                    version: version.to_owned(),
-                    checksum: checksum.to_owned(),
+                    namespace,
+                    version,
+                    checksum,
                     at,
                 });
             }
@@ -841,13 +847,15 @@ pub(crate) fn chain_status(chain: &Chain, recorded: &Recorded) -> ChainStatus {
 /// its migration instead of being copied (a start with nothing to do builds every migration's
 /// status: 500 copies and as many frees at 50 chains of 10).
 pub(crate) fn chain_status_of(chain: &Chain, recorded: Recorded) -> ChainStatus {
+    // each name asked for once: `DeriveMigrationName` finds it in the file's path every time
     let list = chain.migrations();
+    let names: Vec<&str> = list.iter().map(|m| m.name()).collect();
     // names in ascending order, as versions are kept: each migration's recorded version and
     // checksum are found by walking both lists in step, and moved out
-    let distinct = list.windows(2).all(|w| w[0].name() < w[1].name());
+    let distinct = names.windows(2).all(|w| w[0] < w[1]);
     // a migration's source is found where it is declared (the list and the sources are
     // usually made from one `migrations!`), by name only where it is not
-    let declared = chain.source_list();
+    let (declared, declared_names) = (chain.source_list(), chain.source_names());
     let mut by_name = None;
     // the directory of the last list file seen: every source of a chain usually shares one
     let mut dir: Option<(&'static str, &'static str)> = None;
@@ -871,13 +879,12 @@ pub(crate) fn chain_status_of(chain: &Chain, recorded: Recorded) -> ChainStatus 
         walked_sums.into_iter().peekable(),
     );
     let mut unknown_applied = Vec::new();
-    let migrations: Vec<MigrationStatus> = list
+    let migrations: Vec<MigrationStatus> = names
         .iter()
         .enumerate()
-        .map(|(i, m)| {
-            let name = m.name();
+        .map(|(i, &name)| {
             let source = match declared.get(i) {
-                Some(s) if (s.new)().name() == name => Some(*s),
+                Some(s) if declared_names[i] == name => Some(*s),
                 _ if declared.is_empty() => None,
                 _ => by_name
                     .get_or_insert_with(|| chain.sources())
@@ -1214,6 +1221,53 @@ mod tests {
             "99999999999999999999999:a",
         ] {
             assert_eq!(split_counted(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_checksum_rows_fields_and_version_are_split_whatever_the_version_holds() {
+        let mut rows = Rows::default();
+        for (text, version) in [
+            ("6:engine35:t1:0123456789abcdef0123456789abcdefm1", "m1"),
+            ("7:billing3:t1:m_é:2", "m_é:2"),
+            ("1:x0:", ""),
+        ] {
+            rows.push(backend::CHECKSUM_ROW, text.to_owned(), 7, false)
+                .unwrap();
+            let Some(VersionRow::Checksum {
+                version: read, at, ..
+            }) = rows.other.last()
+            else {
+                panic!("{text:?} read as no checksum row");
+            };
+            assert_eq!((read.as_str(), *at), (version, 7), "{text:?}");
+        }
+        let fields: Vec<_> = rows
+            .other
+            .iter()
+            .filter_map(|r| match r {
+                VersionRow::Checksum {
+                    namespace,
+                    checksum,
+                    ..
+                } => Some((namespace.as_str(), checksum.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("engine", "t1:0123456789abcdef0123456789abcdef"),
+                ("billing", "t1:"),
+                ("x", ""),
+            ]
+        );
+        for bad in ["", "6:engine", "6:engine9:t1", "x:engine35:t1", "3:ab"] {
+            let e = rows
+                .push(backend::CHECKSUM_ROW, bad.to_owned(), 7, false)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("is not two counted fields"), "{bad:?}: {e}");
         }
     }
 
