@@ -160,15 +160,16 @@ impl<V> SortedMap<V> {
         self.get(version).is_some()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Adds `entries`, which replace those of the same versions.
-    fn extend(&mut self, entries: impl IntoIterator<Item = (String, V)>) {
-        let mut all = std::mem::take(&mut self.0);
-        all.extend(entries);
-        *self = Self::of(all);
+    /// Adds `entries`, which replace those of the same versions (taken as they are where
+    /// the map is empty).
+    fn extend(&mut self, entries: Vec<(String, V)>) {
+        if self.0.is_empty() {
+            *self = Self::of(entries);
+        } else if !entries.is_empty() {
+            let mut all = std::mem::take(&mut self.0);
+            all.extend(entries);
+            *self = Self::of(all);
+        }
     }
 }
 
@@ -521,16 +522,11 @@ fn fill(
                     continue;
                 };
                 match split_joined(&joined, count) {
-                    Some(pairs) => {
-                        let pairs = pairs
+                    Some(pairs) => applied[i].extend(
+                        pairs
                             .into_iter()
-                            .map(|(v, at)| (v.to_owned(), at.parse().unwrap_or_default()));
-                        if applied[i].is_empty() {
-                            applied[i] = pairs.collect();
-                        } else {
-                            applied[i].extend(pairs);
-                        }
-                    }
+                            .map(|(v, at)| (v.to_owned(), at.parse().unwrap_or_default())),
+                    ),
                     None => ambiguous.push(table),
                 }
             }
@@ -561,18 +557,8 @@ fn fill(
         }
     }
     for ((r, versions), sums) in recorded.iter_mut().zip(applied).zip(checksums) {
-        if r.applied.is_empty() {
-            r.applied = SortedMap::of(versions);
-        } else {
-            r.applied.extend(versions);
-        }
-        if !sums.is_empty() {
-            if r.checksums.is_empty() {
-                r.checksums = SortedMap::of(sums);
-            } else {
-                r.checksums.extend(sums);
-            }
-        }
+        r.applied.extend(versions);
+        r.checksums.extend(sums);
     }
     if !ambiguous.is_empty() {
         // what is applied is not all known yet: the caller reads it again, and fills again
@@ -1520,7 +1506,7 @@ mod tests {
             assert_eq!(sorted.get(v), map.get(v), "{v}");
         }
         let mut more = sorted.clone();
-        more.extend([("m3".to_owned(), 6), ("m0".to_owned(), 7)]);
+        more.extend(vec![("m3".to_owned(), 6), ("m0".to_owned(), 7)]);
         assert_eq!(
             more.0,
             [("m0", 7), ("m1", 5), ("m2", 3), ("m3", 6)].map(|(v, at)| (v.to_owned(), at))
