@@ -41,6 +41,16 @@ pub struct Chain {
     sources: Option<Migrations>,
     /// The declared sources' migration names, in the order declared, made on first use.
     source_names: Arc<OnceLock<Box<[String]>>>,
+    /// The names of `migrations`' list, made on first use.
+    names: Arc<OnceLock<Names>>,
+}
+
+/// A chain's migrations' names, oldest first, made once per chain ([`Chain::names`]).
+pub(crate) struct Names {
+    pub(crate) list: Box<[String]>,
+    /// Whether every name is greater than the one before (sea-orm-migration's timestamped
+    /// names are), so that statuses can walk them in step with the sorted versions.
+    pub(crate) ascending: bool,
 }
 
 type EntitiesFn = Arc<dyn Fn(&mut Entities) + Send + Sync>;
@@ -68,7 +78,9 @@ impl Chain {
     }
 
     /// A chain from its parts, for chains without a `MigratorTrait` type (generated or test
-    /// chains). `migrations` is called each time the chain's migrations are needed.
+    /// chains). `migrations` is called each time the chain's migrations are needed, and must
+    /// return the same list every time, as a `MigratorTrait`'s does: their names are asked
+    /// once per chain (see [`migration_names`](Self::migration_names)).
     pub fn from_fn<F>(namespace: &str, version_table: &str, migrations: F) -> Self
     where
         F: Fn() -> Vec<Box<dyn MigrationTrait>> + Send + Sync + 'static,
@@ -83,6 +95,7 @@ impl Chain {
             source_dir: None,
             sources: None,
             source_names: Arc::default(),
+            names: Arc::default(),
         }
     }
 
@@ -246,12 +259,25 @@ impl Chain {
         (self.migrations)()
     }
 
-    /// Names of the chain's migrations, oldest first.
+    /// Names of the chain's migrations, oldest first (asked once per chain, and kept).
     pub fn migration_names(&self) -> Vec<String> {
-        self.migrations()
-            .iter()
-            .map(|m| m.name().to_owned())
-            .collect()
+        self.names().list.to_vec()
+    }
+
+    /// The names of the chain's migrations, made the first time they are needed and kept
+    /// (shared by the chain's clones): `DeriveMigrationName` finds a name in its file's path
+    /// on every call, and naming every migration at every start was a third of the client's
+    /// work in a start with nothing to do.
+    pub(crate) fn names(&self) -> &Names {
+        self.names.get_or_init(|| {
+            let list: Box<[String]> = self
+                .migrations()
+                .iter()
+                .map(|m| m.name().to_owned())
+                .collect();
+            let ascending = list.windows(2).all(|w| w[0] < w[1]);
+            Names { list, ascending }
+        })
     }
 
     /// Declared dependencies.
@@ -292,5 +318,69 @@ impl fmt::Debug for Chain {
             .field("source_dir", &self.source_dir)
             .field("checksums", &self.has_checksums())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use sea_orm::ConnectionTrait as _;
+    use sea_orm_migration::{MigrationName, SchemaManager};
+
+    use super::*;
+
+    /// How many times any [`Named`] was asked its name.
+    static ASKED: AtomicUsize = AtomicUsize::new(0);
+
+    /// A migration that counts the times it is asked its name, as `DeriveMigrationName`
+    /// works it out on every call.
+    struct Named(&'static str);
+
+    impl MigrationName for Named {
+        fn name(&self) -> &str {
+            ASKED.fetch_add(1, Ordering::SeqCst);
+            self.0
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Named {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), sea_orm::DbErr> {
+            let sql = format!("CREATE TABLE ext_named_{} (id integer)", self.0);
+            manager.get_connection().execute_unprepared(&sql).await?;
+            Ok(())
+        }
+    }
+
+    /// A chain's migrations are named once, the first time their names are needed, and kept
+    /// by the chain and its clones: a start with nothing to do asks none of them.
+    #[tokio::test]
+    async fn a_start_with_nothing_to_do_asks_no_migration_its_name() {
+        let chain = Chain::from_fn("named", "seaql_migrations_named", || {
+            vec![Box::new(Named("m1")), Box::new(Named("m2"))]
+        });
+        let registry = crate::Registry::new(
+            crate::testing::sql_chain(ENGINE_NAMESPACE, Vec::new()),
+            [chain.clone()],
+        )
+        .unwrap();
+        let db = crate::connect("sqlite::memory:", crate::DEFAULT_CONNECT_TIMEOUT)
+            .await
+            .unwrap();
+        let report = crate::migrate(&db, &registry).await.unwrap();
+        assert_eq!(report.applied.len(), 2);
+        let asked = ASKED.load(Ordering::SeqCst);
+        for _ in 0..3 {
+            let report = crate::migrate(&db, &registry).await.unwrap();
+            assert!(report.applied.is_empty());
+            assert_eq!(report.chains[1].migrations.len(), 2);
+        }
+        assert_eq!(chain.migration_names(), ["m1", "m2"]);
+        assert_eq!(
+            ASKED.load(Ordering::SeqCst),
+            asked,
+            "a no-op start asked names"
+        );
     }
 }

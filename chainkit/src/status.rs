@@ -833,12 +833,14 @@ pub(crate) fn chain_status(chain: &Chain, recorded: &Recorded) -> ChainStatus {
 /// its migration instead of being copied (a start with nothing to do builds every migration's
 /// status: 500 copies and as many frees at 50 chains of 10).
 pub(crate) fn chain_status_of(chain: &Chain, recorded: Recorded) -> ChainStatus {
-    // each name asked for once: `DeriveMigrationName` finds it in the file's path every time
-    let list = chain.migrations();
-    let names: Vec<&str> = list.iter().map(|m| m.name()).collect();
-    // names in ascending order, as versions are kept: each migration's recorded version and
+    // the names made once per chain (`DeriveMigrationName` finds one in the file's path every
+    // time); where they ascend, as versions are kept, each migration's recorded version and
     // checksum are found by walking both lists in step, and moved out
-    let distinct = names.windows(2).all(|w| w[0] < w[1]);
+    let crate::chain::Names {
+        list: names,
+        ascending,
+    } = chain.names();
+    let distinct = *ascending;
     // a migration's source is found where it is declared (the list and the sources are
     // usually made from one `migrations!`), by name only where it is not
     let (declared, declared_names) = (chain.source_list(), chain.source_names());
@@ -868,7 +870,8 @@ pub(crate) fn chain_status_of(chain: &Chain, recorded: Recorded) -> ChainStatus 
     let migrations: Vec<MigrationStatus> = names
         .iter()
         .enumerate()
-        .map(|(i, &name)| {
+        .map(|(i, name)| {
+            let name = name.as_str();
             let source = match declared.get(i) {
                 Some(s) if declared_names[i] == name => Some(*s),
                 _ if declared.is_empty() => None,
