@@ -836,11 +836,8 @@ pub(crate) fn chain_status_of(chain: &Chain, recorded: Recorded) -> ChainStatus 
     // the names made once per chain (`DeriveMigrationName` finds one in the file's path every
     // time); where they ascend, as versions are kept, each migration's recorded version and
     // checksum are found by walking both lists in step, and moved out
-    let crate::chain::Names {
-        list: names,
-        ascending,
-    } = chain.names();
-    let distinct = *ascending;
+    let names = chain.names();
+    let distinct = names.ascending;
     // a migration's source is found where it is declared (the list and the sources are
     // usually made from one `migrations!`), by name only where it is not
     let (declared, declared_names) = (chain.source_list(), chain.source_names());
@@ -868,6 +865,7 @@ pub(crate) fn chain_status_of(chain: &Chain, recorded: Recorded) -> ChainStatus 
     );
     let mut unknown_applied = Vec::new();
     let migrations: Vec<MigrationStatus> = names
+        .list
         .iter()
         .enumerate()
         .map(|(i, name)| {
