@@ -11,7 +11,6 @@
 use std::fmt;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
-use tracing::instrument::WithSubscriber;
 
 use crate::catalog::{Catalog, ColumnModel, ForeignKeyModel, IndexModel, read_catalog};
 use crate::chain::Chain;
@@ -467,8 +466,7 @@ async fn replay(db: &DatabaseConnection, chains: &[&Chain]) -> Result<(), Error>
         return Ok(());
     }
     // progress lines of a scratch replay would only be noise
-    crate::runner::up(db, chains, None)
-        .with_subscriber(tracing::subscriber::NoSubscriber::default())
+    crate::runner::quietly(crate::runner::up(db, chains, None))
         .await
         .map(|_| ())
 }

@@ -260,6 +260,24 @@ pub(crate) fn check_statuses(statuses: &[ChainStatus]) -> Result<(), Error> {
     Ok(())
 }
 
+tokio::task_local! {
+    /// Set while a run's progress is nobody's business (a scratch database's replay).
+    static QUIET: ();
+}
+
+/// Awaits `work` (runs of this module) without their progress and error lines: the caller
+/// reports what matters. Not a scoped tracing subscriber: setting one registers a dispatcher,
+/// which makes tracing compute every callsite's cached interest again while other threads
+/// use them, and makes `tracing::dispatcher::has_been_set` true for the whole process.
+pub(crate) async fn quietly<F: Future>(work: F) -> F::Output {
+    QUIET.scope((), work).await
+}
+
+/// Whether the run in this task logs its progress (not inside [`quietly`]).
+fn heard() -> bool {
+    QUIET.try_with(|()| ()).is_err()
+}
+
 /// Applies every pending migration of `chains`, in the order given, stopping at the first
 /// failure. `steps` limits how many migrations are applied in all.
 ///
@@ -519,7 +537,9 @@ async fn finish(
     let Some(txn) = run.open.take() else {
         // nothing to roll back: say what no migration explains, after the fact
         if let Err(unexplained) = run.verify(db).await {
-            if let Err(error) = result {
+            if let Err(error) = result
+                && heard()
+            {
                 tracing::error!("{error}");
             }
             return Err(unexplained.into());
@@ -529,7 +549,9 @@ async fn finish(
             .map_err(Failed::from);
     };
     if let Err(unexplained) = run.verify(&txn).await {
-        if let Err(error) = result {
+        if let Err(error) = result
+            && heard()
+        {
             tracing::error!("{error}");
         }
         let undone = txn.rollback().await.is_ok() && !run.committed;
@@ -1096,7 +1118,9 @@ impl Run<'_> {
             Direction::Up => "applied",
             Direction::Down => "rolled back",
         };
-        tracing::info!("{done} {} {migration}", chain.namespace());
+        if heard() {
+            tracing::info!("{done} {} {migration}", chain.namespace());
+        }
         self.done.push(AppliedMigration {
             namespace: chain.namespace().to_owned(),
             migration: migration.to_owned(),

@@ -3,11 +3,13 @@
 //! SeaORM's metric callback does not see `execute_unprepared`, and nothing else in SeaORM
 //! wraps a connection, so the capture listens where every statement passes: sqlx's own
 //! statement log (`sqlx::query` events, each with the statement's full text). A migration
-//! runs inside a `chainkit_capture` span; [`layer`] files every statement event inside such a
-//! span under the span's id. SQLite's driver runs statements on a worker thread that enters
-//! the caller's span, so the span is found there too; that is also why the layer must be in
-//! the global subscriber. The metric callback, which sees a statement's bound values, then
-//! replaces the text of the statement it just saw by the text with its values written in.
+//! runs inside a `chainkit_capture` span; [`layer`] files every statement event logged under
+//! such a span (among the current span's ancestors, whatever layers want them) under the
+//! span's id. SQLite's driver runs statements on a worker thread that enters the span current
+//! where the statement was sent, so the capture is found there too; that is also why the
+//! layer must be in the global subscriber. The metric callback, which sees a statement's bound
+//! values, then replaces the text of the statement it just saw by the text with its values
+//! written in.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -105,13 +107,25 @@ pub(crate) async fn available(db: &DatabaseConnection) -> bool {
     !captured.statements.is_empty()
 }
 
-/// Installs a global subscriber holding only the capture layer, when the process has none.
+/// Installs a global subscriber holding only the capture layer, when the process has none:
+/// tried once per process, the first time a connection is opened (concurrent first calls
+/// wait for it).
+///
+/// Whether a global subscriber exists is found by trying to set one:
+/// `tracing::dispatcher::has_been_set` also answers yes once any thread has set a scoped
+/// default (`with_default`, `WithSubscriber`), which would leave a program without the
+/// capture for good. Once set, every callsite's cached interest is computed again: one that
+/// another thread met for the first time while the subscriber was being set was asked of no
+/// subscriber, and tracing would keep it silent until something made it ask again.
 pub(crate) fn install() {
-    if !tracing::dispatcher::has_been_set() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
         use tracing_subscriber::layer::SubscriberExt;
         let subscriber = tracing_subscriber::registry().with(layer());
-        tracing::subscriber::set_global_default(subscriber).ok();
-    }
+        if tracing::subscriber::set_global_default(subscriber).is_ok() {
+            tracing::callsite::rebuild_interest_cache();
+        }
+    });
 }
 
 /// The layer that captures statements: add it to the program's global subscriber (the
@@ -130,14 +144,45 @@ pub fn layer<S>() -> impl Layer<S>
 where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
 {
-    CaptureLayer.with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+    CaptureLayer::default().with_filter(tracing_subscriber::filter::filter_fn(|meta| {
         meta.target() == SQLX_TARGET
             || meta.name() == SPAN
             || (meta.target() == TRANSACTION_TARGET && meta.name() == "rollback")
     }))
 }
 
-struct CaptureLayer;
+#[derive(Default)]
+struct CaptureLayer {
+    /// The subscriber the layer is part of, to walk a span's ancestors past the spans its
+    /// filter leaves out (set when the subscriber is made a dispatcher).
+    dispatch: std::sync::OnceLock<tracing::dispatcher::WeakDispatch>,
+}
+
+impl CaptureLayer {
+    /// The capture that the span `id` (the current span where a statement was logged) is
+    /// inside: the span's own ancestors, spans the layer's filter leaves out included.
+    ///
+    /// The filtered view looks for the first span the filter enabled among the spans the
+    /// logging thread has entered, not among a span's ancestors. SQLite's driver logs on its
+    /// worker thread, which enters only the span current where the statement was sent: when
+    /// that is a span another layer wants (SeaORM's `execute_raw`, with a subscriber at trace
+    /// level, or the migration's own spans), or one tracing made although no layer wants it
+    /// (it can for a callsite two threads meet for the first time at once), the worker has no
+    /// span the filter enabled, and the statement would go unseen while others are seen.
+    fn capture_above(&self, id: &tracing::span::Id) -> Option<u64> {
+        use tracing_subscriber::registry::{LookupSpan, SpanData};
+        let dispatch = self.dispatch.get()?.upgrade()?;
+        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+        let mut data = registry.span_data(id)?;
+        loop {
+            if let Some(capture) = data.extensions().get::<CaptureId>() {
+                return Some(capture.0);
+            }
+            let parent = data.parent()?.clone();
+            data = registry.span_data(&parent)?;
+        }
+    }
+}
 
 /// The id of a capture span, kept in the span's extensions.
 struct CaptureId(u64);
@@ -233,17 +278,24 @@ where
         }
     }
 
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        self.dispatch.set(subscriber.downgrade()).ok();
+    }
+
     fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
         if event.metadata().target() != SQLX_TARGET {
             return;
         }
-        let Some(scope) = ctx.event_scope(event) else {
-            return;
+        let current = if event.is_contextual() {
+            ctx.current_span().id().cloned()
+        } else {
+            event.parent().cloned()
         };
-        let Some(capture) = scope
-            .into_iter()
-            .find_map(|span| span.extensions().get::<CaptureId>().map(|c| c.0))
-        else {
+        let Some(capture) = current.and_then(|id| self.capture_above(&id)).or_else(|| {
+            ctx.event_scope(event)?
+                .into_iter()
+                .find_map(|span| span.extensions().get::<CaptureId>().map(|c| c.0))
+        }) else {
             return;
         };
         let mut visitor = StatementVisitor::default();
