@@ -19,7 +19,11 @@
 //!   checksums, as every chain made from the template does (its start reads the checksum
 //!   table's row of every migration too);
 //! - `noop_floor`: one query reading all version tables, the least a startup can do;
-//! - `noop_statements`: how many statements this runner's no-op startup sends.
+//! - `noop_statements`: how many statements this runner's no-op startup sends;
+//! - `guard` (`guard_ms`): `fresh` less `fresh_unguarded`, the guard's share of an install;
+//! - `speedup` (`fresh_speedup`): the faster plain fresh install's median over this runner's,
+//!   and `paired` (`fresh_speedup_paired`): the median over repetitions of the same ratio
+//!   taken within each repetition, which the machine's drift over a run moves less.
 //!
 //! Each no-op start is timed right after an untimed one of the same kind (a warm-up, as
 //! criterion does; not for a start that took a second or more), so that none pays for the
@@ -336,6 +340,23 @@ impl Samples {
             sorted[mid]
         }
     }
+
+    /// The median over repetitions of `other`'s time divided by this one's, each repetition's
+    /// pair measured minutes apart at most: steadier than a ratio of two medians where the
+    /// machine's speed drifts over a run. `other` holds, for each repetition, the faster of
+    /// the given measurements.
+    fn paired_speedup(&self, others: &[&Samples]) -> f64 {
+        let ratios = self
+            .0
+            .iter()
+            .enumerate()
+            .map(|(i, own)| {
+                let other = others.iter().map(|o| o.0[i]).fold(f64::INFINITY, f64::min);
+                other / own
+            })
+            .collect();
+        Samples(ratios).median()
+    }
 }
 
 #[derive(Debug)]
@@ -541,13 +562,15 @@ async fn main() {
             args.chains, args.migrations, args.fresh_reps, args.reps, args.noop_reps
         );
         println!(
-            "{:9} {:>9} {:>9} {:>11} {:>13} {:>7} {:>8} {:>10} {:>12} {:>9} {:>9} {:>9} {:>11} {:>9} {:>9}",
+            "{:9} {:>9} {:>9} {:>11} {:>13} {:>7} {:>7} {:>7} {:>8} {:>10} {:>12} {:>9} {:>9} {:>9} {:>11} {:>9} {:>9}",
             "backend",
             "fresh",
             "unguarded",
             "fresh_plain",
             "plain_default",
             "speedup",
+            "paired",
+            "guard",
             "noop",
             "noop_plain",
             "noop_default",
@@ -575,6 +598,10 @@ async fn main() {
                     "fresh_unguarded_ms": r.fresh_unguarded.median(),
                     "fresh_plain_ms": r.fresh_plain.median(),
                     "fresh_plain_default_ms": r.fresh_plain_default.median(),
+                    "guard_ms": r.fresh.median() - r.fresh_unguarded.median(),
+                    "fresh_speedup": r.fresh_plain.median().min(r.fresh_plain_default.median())
+                        / r.fresh.median(),
+                    "fresh_speedup_paired": r.fresh.paired_speedup(&[&r.fresh_plain, &r.fresh_plain_default]),
                     "noop_plain_default_ms": r.noop_plain_default.median(),
                     "noop_ms": r.noop.median(),
                     "noop_plain_ms": r.noop_plain.median(),
@@ -616,13 +643,16 @@ async fn main() {
                 None => (format!(">{CHECKED_MAX}"), "-".to_owned()),
             };
             println!(
-                "{:9} {:>9.1} {:>9.1} {:>11.1} {:>13.1} {:>6.1}x {:>8.2} {:>10.1} {:>12.1} {:>8.1}x {:>9.2} {:>8.2}x {:>11} {:>9} {:>9}",
+                "{:9} {:>9.1} {:>9.1} {:>11.1} {:>13.1} {:>6.2}x {:>6.2}x {:>7.0} {:>8.2} {:>10.1} {:>12.1} {:>8.1}x {:>9.2} {:>8.2}x {:>11} {:>9} {:>9}",
                 r.backend.to_string(),
                 fresh,
                 r.fresh_unguarded.median(),
                 plain,
                 default,
                 plain.min(default) / fresh,
+                r.fresh
+                    .paired_speedup(&[&r.fresh_plain, &r.fresh_plain_default]),
+                fresh - r.fresh_unguarded.median(),
                 noop,
                 noop_plain,
                 noop_default,
