@@ -20,10 +20,15 @@
 //!   table's row of every migration too);
 //! - `noop_floor`: one query reading all version tables, the least a startup can do;
 //! - `noop_statements`: how many statements this runner's no-op startup sends;
+//! - `noop_cold`, `noop_floor_cold`, `noop_plain_cold` (`cold`, `cold_floor`, `cold_plain`):
+//!   the no-op start, the floor and the plain loop's no-op each on a connection just opened
+//!   (untimed), as a new process starts: the server parses and plans every statement anew
+//!   there, where the other no-op figures reuse what the connection prepared before;
 //! - `guard` (`guard_ms`): `fresh` less `fresh_unguarded`, the guard's share of an install;
 //! - `speedup` (`fresh_speedup`): the faster plain fresh install's median over this runner's,
-//!   and `paired` (`fresh_speedup_paired`): the median over repetitions of the same ratio
-//!   taken within each repetition, which the machine's drift over a run moves less.
+//!   and `paired` (`fresh_speedup_paired`): the median of the same ratio taken install by
+//!   install, each against the faster plain kind's install in the same place of the order in
+//!   the nearest repetition, which the machine's drift over a run moves less.
 //!
 //! Each no-op start is timed right after an untimed one of the same kind (a warm-up, as
 //! criterion does; not for a start that took a second or more), so that none pays for the
@@ -69,6 +74,10 @@ struct Args {
     /// every place in the order equally often)
     #[arg(long, default_value_t = 4, value_parser = at_least_one)]
     fresh_reps: usize,
+    /// Repetitions of each no-op measurement on a connection of its own, as a new process
+    /// starts (the connection opened untimed): the server plans every statement anew there
+    #[arg(long, default_value_t = 15, value_parser = at_least_one)]
+    cold_reps: usize,
     /// Print one JSON object per backend and line instead of a table
     #[arg(long)]
     json: bool,
@@ -330,33 +339,61 @@ impl Samples {
         Self(samples.iter().map(|d| d.as_secs_f64() * 1000.0).collect())
     }
 
+    /// The median; NaN where there are no samples (`paired` with fewer repetitions than
+    /// kinds of install, where no two kinds ran in the same place).
     fn median(&self) -> f64 {
         let mut sorted = self.0.clone();
         sorted.sort_by(f64::total_cmp);
         let mid = sorted.len() / 2;
-        if sorted.len().is_multiple_of(2) {
+        if sorted.is_empty() {
+            f64::NAN
+        } else if sorted.len().is_multiple_of(2) {
             (sorted[mid - 1] + sorted[mid]) / 2.0
         } else {
             sorted[mid]
         }
     }
 
-    /// The median over repetitions of `other`'s time divided by this one's, each repetition's
-    /// pair measured minutes apart at most: steadier than a ratio of two medians where the
-    /// machine's speed drifts over a run. `other` holds, for each repetition, the faster of
-    /// the given measurements.
-    fn paired_speedup(&self, others: &[&Samples]) -> f64 {
+    /// The median of `other`'s time divided by this one's, each of this one's installs paired
+    /// with the one of `other`'s that ran in the same place of its repetition's order in the
+    /// nearest repetition (see [`place`]; `own` and `others`' numbers are their kinds):
+    /// steadier than a ratio of two medians where the machine's speed drifts over a run. The
+    /// place matters as much as the kind: the first install of a repetition has run up to
+    /// 1.6x as long as its last here, so a pair from one repetition (in places one apart)
+    /// would measure the places. `other` is whichever of `others` has the lower median (the
+    /// faster of the two in each pair would be the lesser of two noisy samples, lower than
+    /// either kind's typical time). NaN where no repetition had them in the same place.
+    fn paired_speedup(&self, own: usize, others: &[(&Samples, usize)]) -> f64 {
+        let Some((other, kind)) = others
+            .iter()
+            .min_by(|a, b| a.0.median().total_cmp(&b.0.median()))
+        else {
+            return f64::NAN;
+        };
         let ratios = self
             .0
             .iter()
             .enumerate()
-            .map(|(i, own)| {
-                let other = others.iter().map(|o| o.0[i]).fold(f64::INFINITY, f64::min);
-                other / own
+            .filter_map(|(rep, ms)| {
+                let at = place(own, rep);
+                let reps = other.0.iter().enumerate();
+                reps.filter(|(theirs, _)| place(*kind, *theirs) == at)
+                    .min_by_key(|(theirs, _)| theirs.abs_diff(rep))
+                    .map(|(_, theirs)| theirs / ms)
             })
             .collect();
         Samples(ratios).median()
     }
+}
+
+/// The fresh installs of a repetition, one of each kind: this runner, the plain loop, this
+/// runner unguarded, the plain loop on the default pool.
+const KINDS: usize = 4;
+
+/// The place (0 first) in repetition `rep`'s order of the fresh install of kind `kind`: the
+/// order turns by one with each repetition.
+fn place(kind: usize, rep: usize) -> usize {
+    (kind + KINDS - rep % KINDS) % KINDS
 }
 
 #[derive(Debug)]
@@ -374,6 +411,10 @@ struct Result {
     /// Not measured where the chains have more than [`CHECKED_MAX`] migrations in all.
     noop_checked: Option<Samples>,
     noop_checked_statements: Option<usize>,
+    /// `noop`, `noop_floor` and `noop_plain`, each on a connection just opened.
+    noop_cold: Samples,
+    noop_floor_cold: Samples,
+    noop_plain_cold: Samples,
 }
 
 /// Times `$start` into `$samples`, right after an untimed run of it: a no-op start measured
@@ -410,6 +451,7 @@ async fn measure(args: &Args, backend: Backend, server: Option<&str>) -> Result 
     let (mut fresh, mut fresh_plain) = (Vec::new(), Vec::new());
     let (mut unguarded, mut fresh_default, mut noop_default) = (Vec::new(), Vec::new(), Vec::new());
     let (mut noop, mut noop_plain, mut noop_floor) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut noop_cold, mut floor_cold, mut plain_cold) = (Vec::new(), Vec::new(), Vec::new());
     let mut statements = 0;
     for rep in 0..args.fresh_reps {
         // every scratch database of a repetition made before, and dropped after, its four fresh
@@ -425,8 +467,8 @@ async fn measure(args: &Args, backend: Backend, server: Option<&str>) -> Result 
             .await
             .expect("connecting with the default options");
         settle(&ours).await;
-        for turn in 0..4 {
-            match (rep + turn) % 4 {
+        for turn in 0..KINDS {
+            match (rep + turn) % KINDS {
                 0 => {
                     let started = Instant::now();
                     chainkit::migrate(&ours, &registry)
@@ -480,6 +522,25 @@ async fn measure(args: &Args, backend: Backend, server: Option<&str>) -> Result 
                     });
                 }
             }
+            // as a new process starts: each on a connection of its own, opened untimed
+            for _ in 0..args.cold_reps {
+                let conn = connected(&ours_db.url).await;
+                let started = Instant::now();
+                let report = chainkit::migrate(&conn, &registry).await.unwrap();
+                noop_cold.push(started.elapsed());
+                assert!(report.applied.is_empty());
+                conn.close().await.ok();
+                let conn = connected(&ours_db.url).await;
+                let started = Instant::now();
+                floor(&conn, args.chains).await;
+                floor_cold.push(started.elapsed());
+                conn.close().await.ok();
+                let conn = connected(&plain_db.url).await;
+                let started = Instant::now();
+                plain_loop(&conn, args.chains).await;
+                plain_cold.push(started.elapsed());
+                conn.close().await.ok();
+            }
             let mut counted = chainkit::connect(&ours_db.url, chainkit::DEFAULT_CONNECT_TIMEOUT)
                 .await
                 .unwrap();
@@ -515,7 +576,17 @@ async fn measure(args: &Args, backend: Backend, server: Option<&str>) -> Result 
         noop_statements: statements,
         noop_checked: checked.map(|_| Samples::of(noop_checked)),
         noop_checked_statements: checked_statements,
+        noop_cold: Samples::of(noop_cold),
+        noop_floor_cold: Samples::of(floor_cold),
+        noop_plain_cold: Samples::of(plain_cold),
     }
+}
+
+/// A connection as the engine opens one (this runner's and the plain loop's kind).
+async fn connected(url: &str) -> DatabaseConnection {
+    chainkit::connect(url, chainkit::DEFAULT_CONNECT_TIMEOUT)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Waits, before a repetition's first install, for the server to be done with what came
@@ -558,11 +629,17 @@ async fn main() {
     if !args.json {
         println!(
             "{} chains x {} migrations; medians of {} fresh runs, {} plain no-op runs, {} no-op \
-             and floor runs; times in ms; `checked`: the no-op with checksums declared",
-            args.chains, args.migrations, args.fresh_reps, args.reps, args.noop_reps
+             and floor runs, {} of each `cold` one; times in ms; `checked`: the no-op with \
+             checksums declared; `cold`: on a connection just opened",
+            args.chains,
+            args.migrations,
+            args.fresh_reps,
+            args.reps,
+            args.noop_reps,
+            args.cold_reps
         );
         println!(
-            "{:9} {:>9} {:>9} {:>11} {:>13} {:>7} {:>7} {:>7} {:>8} {:>10} {:>12} {:>9} {:>9} {:>9} {:>11} {:>9} {:>9}",
+            "{:9} {:>9} {:>9} {:>11} {:>13} {:>7} {:>7} {:>7} {:>8} {:>10} {:>12} {:>9} {:>9} {:>9} {:>11} {:>9} {:>9} {:>8} {:>10} {:>9} {:>10}",
             "backend",
             "fresh",
             "unguarded",
@@ -579,7 +656,11 @@ async fn main() {
             "vs_floor",
             "statements",
             "checked",
-            "vs_floor"
+            "vs_floor",
+            "cold",
+            "cold_floor",
+            "vs_floor",
+            "cold_plain"
         );
     }
     for (backend, server) in targets {
@@ -592,7 +673,7 @@ async fn main() {
         let speedup = r.fresh_plain.median().min(r.fresh_plain_default.median()) / r.fresh.median();
         let paired = r
             .fresh
-            .paired_speedup(&[&r.fresh_plain, &r.fresh_plain_default]);
+            .paired_speedup(0, &[(&r.fresh_plain, 1), (&r.fresh_plain_default, 3)]);
         if args.json {
             println!(
                 "{}",
@@ -614,6 +695,9 @@ async fn main() {
                     "noop_statements": r.noop_statements,
                     "noop_checked_ms": r.noop_checked.as_ref().map(Samples::median),
                     "noop_checked_statements": r.noop_checked_statements,
+                    "noop_cold_ms": r.noop_cold.median(),
+                    "noop_floor_cold_ms": r.noop_floor_cold.median(),
+                    "noop_plain_cold_ms": r.noop_plain_cold.median(),
                     "samples_ms": {
                         "fresh": r.fresh.0,
                         "fresh_unguarded": r.fresh_unguarded.0,
@@ -624,6 +708,9 @@ async fn main() {
                         "noop_plain_default": r.noop_plain_default.0,
                         "noop_floor": r.noop_floor.0,
                         "noop_checked": r.noop_checked.as_ref().map(|c| &c.0),
+                        "noop_cold": r.noop_cold.0,
+                        "noop_floor_cold": r.noop_floor_cold.0,
+                        "noop_plain_cold": r.noop_plain_cold.0,
                     },
                 })
             );
@@ -648,7 +735,7 @@ async fn main() {
                 None => (format!(">{CHECKED_MAX}"), "-".to_owned()),
             };
             println!(
-                "{:9} {:>9.1} {:>9.1} {:>11.1} {:>13.1} {:>6.2}x {:>6.2}x {:>7.0} {:>8.2} {:>10.1} {:>12.1} {:>8.1}x {:>9.2} {:>8.2}x {:>11} {:>9} {:>9}",
+                "{:9} {:>9.1} {:>9.1} {:>11.1} {:>13.1} {:>6.2}x {:>6.2}x {:>7.0} {:>8.2} {:>10.1} {:>12.1} {:>8.1}x {:>9.2} {:>8.2}x {:>11} {:>9} {:>9} {:>8.2} {:>10.2} {:>8.2}x {:>10.1}",
                 r.backend.to_string(),
                 fresh,
                 r.fresh_unguarded.median(),
@@ -665,7 +752,11 @@ async fn main() {
                 noop / r.noop_floor.median(),
                 r.noop_statements,
                 checked,
-                checked_vs_floor
+                checked_vs_floor,
+                r.noop_cold.median(),
+                r.noop_floor_cold.median(),
+                r.noop_cold.median() / r.noop_floor_cold.median(),
+                r.noop_plain_cold.median()
             );
         }
     }

@@ -62,7 +62,8 @@ enum Command {
     /// Benchmark startup against the plain sea-orm-migration loop (built in release mode):
     /// fresh apply and no-op startup, this runner, the plain loop and the floor (one query
     /// reading every version table), medians of several runs; also this runner's no-op with
-    /// the chains declaring checksums, as chains made from the template do (`checked`)
+    /// the chains declaring checksums, as chains made from the template do (`checked`), and
+    /// each no-op on a connection just opened, as a new process starts (`cold`)
     Bench {
         /// Number of chains, the engine's included
         #[arg(long, default_value_t = 50, value_parser = at_least_one)]
@@ -87,6 +88,11 @@ enum Command {
         /// else the machine does, so their medians take more samples to settle
         #[arg(long, default_value_t = 35, value_parser = at_least_one, value_name = "N")]
         noop_reps: usize,
+        /// No-op starts (this runner's, the floor's and the plain loop's) measured per figure
+        /// on a connection just opened, as a new process starts (`cold`): the server parses
+        /// and plans every statement anew there
+        #[arg(long, default_value_t = 15, value_parser = at_least_one, value_name = "N")]
+        cold_reps: usize,
         /// Print one JSON object per backend and line
         #[arg(long)]
         json: bool,
@@ -117,6 +123,7 @@ fn main() -> ExitCode {
             fresh_reps,
             reps,
             noop_reps,
+            cold_reps,
             json,
         } => {
             let mut args = vec![
@@ -125,6 +132,7 @@ fn main() -> ExitCode {
                 format!("--fresh-reps={fresh_reps}"),
                 format!("--reps={reps}"),
                 format!("--noop-reps={noop_reps}"),
+                format!("--cold-reps={cold_reps}"),
             ];
             args.extend(database_urls.iter().map(|u| format!("--database-url={u}")));
             if json {
