@@ -451,7 +451,8 @@ async fn measure(args: &Args, backend: Backend, server: Option<&str>) -> Result 
     let (mut fresh, mut fresh_plain) = (Vec::new(), Vec::new());
     let (mut unguarded, mut fresh_default, mut noop_default) = (Vec::new(), Vec::new(), Vec::new());
     let (mut noop, mut noop_plain, mut noop_floor) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut noop_cold, mut floor_cold, mut plain_cold) = (Vec::new(), Vec::new(), Vec::new());
+    // on a connection just opened: this runner's no-op start, the floor, the plain loop's
+    let mut cold: [Vec<Duration>; 3] = Default::default();
     let mut statements = 0;
     for rep in 0..args.fresh_reps {
         // every scratch database of a repetition made before, and dropped after, its four fresh
@@ -525,7 +526,7 @@ async fn measure(args: &Args, backend: Backend, server: Option<&str>) -> Result 
             // as a new process starts: each on a connection of its own, opened untimed; each
             // kind's in a row after an untimed one, since a start right after another kind's
             // pays for the caches that one left behind (the plain loop's most of all)
-            for kind in 0..3 {
+            for (kind, samples) in cold.iter_mut().enumerate() {
                 for i in 0..=args.cold_reps {
                     let conn = connected(if kind == 2 {
                         &plain_db.url
@@ -544,17 +545,12 @@ async fn measure(args: &Args, backend: Backend, server: Option<&str>) -> Result 
                     }
                     let took = started.elapsed();
                     conn.close().await.ok();
-                    match kind {
-                        _ if i == 0 => {}
-                        0 => noop_cold.push(took),
-                        1 => floor_cold.push(took),
-                        _ => plain_cold.push(took),
+                    if i > 0 {
+                        samples.push(took);
                     }
                 }
             }
-            let mut counted = chainkit::connect(&ours_db.url, chainkit::DEFAULT_CONNECT_TIMEOUT)
-                .await
-                .unwrap();
+            let mut counted = connected(&ours_db.url).await;
             let count = chainkit::testing::count_statements(&mut counted);
             chainkit::migrate(&counted, &registry).await.unwrap();
             statements = count.load(Ordering::SeqCst);
@@ -574,6 +570,7 @@ async fn measure(args: &Args, backend: Backend, server: Option<&str>) -> Result 
             db.drop_database().await;
         }
     }
+    let [noop_cold, floor_cold, plain_cold] = cold;
     Result {
         backend,
         fresh: Samples::of(fresh),
