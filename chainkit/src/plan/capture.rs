@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use sea_orm::DatabaseConnection;
 use tracing::Instrument;
@@ -50,6 +50,28 @@ pub(crate) struct Record {
 }
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
+/// How many captures run now, in the whole process: while none does, the layer wants no
+/// statement log (and where it is alone in its subscriber, sqlx, which makes each statement's
+/// summary and a copy of its text whenever the subscriber says someone may want them, makes
+/// none).
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// One running capture, counted in [`ACTIVE`] until dropped (also when the capture's future
+/// is dropped before it ends).
+struct Active;
+
+impl Active {
+    fn start() -> Self {
+        ACTIVE.fetch_add(1, Ordering::SeqCst);
+        Self
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        ACTIVE.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 static BUFFERS: Mutex<Option<HashMap<u64, Record>>> = Mutex::new(None);
 /// The target of SeaORM's transaction spans.
 const TRANSACTION_TARGET: &str = "sea_orm::database::transaction";
@@ -69,7 +91,9 @@ pub(crate) async fn capture<F: Future>(work: F) -> (F::Output, Record) {
     let id = NEXT.fetch_add(1, Ordering::Relaxed);
     with_buffers(|b| b.insert(id, Record::default()));
     let span = tracing::info_span!(target: "chainkit::capture", SPAN, capture = id);
+    let active = Active::start();
     let output = CURRENT.scope(id, work.instrument(span)).await;
+    drop(active);
     let captured = with_buffers(|b| b.remove(&id)).unwrap_or_default();
     (output, captured)
 }
@@ -121,7 +145,13 @@ pub(crate) fn install() {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
         use tracing_subscriber::layer::SubscriberExt;
-        let subscriber = tracing_subscriber::registry().with(layer());
+        // alone in the subscriber, the layer filters for the whole of it: where no capture
+        // runs, sqlx is told that no one takes its statement log, and makes none
+        let alone = CaptureLayer {
+            alone: true,
+            ..CaptureLayer::default()
+        };
+        let subscriber = tracing_subscriber::registry().with(alone);
         if tracing::subscriber::set_global_default(subscriber).is_ok() {
             tracing::callsite::rebuild_interest_cache();
         }
@@ -130,7 +160,11 @@ pub(crate) fn install() {
 
 /// The layer that captures statements: add it to the program's global subscriber (the
 /// binaries' [`crate::cli::init_logging`] does) for `migrate plan` to see what migrations
-/// send. It looks only at sqlx's statement log inside a capture, and costs nothing elsewhere.
+/// send. It looks only at sqlx's statement log, and only while a capture runs: elsewhere a
+/// statement costs it nothing. (sqlx still makes each statement's log, a summary and a copy
+/// of its text, since a subscriber of layers with filters of their own answers that someone
+/// may want it; in a program without a subscriber of its own, [`crate::connect`] installs
+/// this layer alone, and sqlx then makes the log only while a capture runs.)
 ///
 /// ```no_run
 /// use tracing_subscriber::layer::SubscriberExt;
@@ -144,11 +178,32 @@ pub fn layer<S>() -> impl Layer<S>
 where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
 {
-    CaptureLayer::default().with_filter(tracing_subscriber::filter::filter_fn(|meta| {
-        meta.target() == SQLX_TARGET
-            || meta.name() == SPAN
-            || (meta.target() == TRANSACTION_TARGET && meta.name() == "rollback")
-    }))
+    let filter = tracing_subscriber::filter::dynamic_filter_fn(|meta, _| wanted_now(meta))
+        .with_callsite_filter(interest);
+    CaptureLayer::default().with_filter(filter)
+}
+
+/// What the layer wants of a callsite: the capture spans and SeaORM's rollbacks always,
+/// sqlx's statement log at each statement ([`wanted_now`]), nothing else.
+fn interest(meta: &'static tracing::Metadata<'static>) -> tracing::subscriber::Interest {
+    use tracing::subscriber::Interest;
+    if meta.target() == SQLX_TARGET {
+        Interest::sometimes()
+    } else if wanted_now(meta) {
+        Interest::always()
+    } else {
+        Interest::never()
+    }
+}
+
+/// Whether the layer wants a span or event now: sqlx's statement log while a capture runs
+/// anywhere (the statement's own capture, if any, is found by its spans in `on_event`).
+fn wanted_now(meta: &tracing::Metadata<'_>) -> bool {
+    if meta.target() == SQLX_TARGET {
+        ACTIVE.load(Ordering::SeqCst) > 0
+    } else {
+        meta.name() == SPAN || (meta.target() == TRANSACTION_TARGET && meta.name() == "rollback")
+    }
 }
 
 #[derive(Default)]
@@ -156,6 +211,9 @@ struct CaptureLayer {
     /// The subscriber the layer is part of, to walk a span's ancestors past the spans its
     /// filter leaves out (set when the subscriber is made a dispatcher).
     dispatch: std::sync::OnceLock<tracing::dispatcher::WeakDispatch>,
+    /// Alone in its subscriber, without a filter of its own ([`install`]): it filters for
+    /// the whole subscriber.
+    alone: bool,
 }
 
 impl CaptureLayer {
@@ -276,6 +334,21 @@ where
         if let (Some(capture), Some(span)) = (visitor.0, ctx.span(id)) {
             span.extensions_mut().insert(CaptureId(capture));
         }
+    }
+
+    fn register_callsite(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        if self.alone {
+            interest(meta)
+        } else {
+            tracing::subscriber::Interest::always()
+        }
+    }
+
+    fn enabled(&self, meta: &tracing::Metadata<'_>, _: Context<'_, S>) -> bool {
+        !self.alone || wanted_now(meta)
     }
 
     fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
